@@ -1,0 +1,59 @@
+"""Every error sweepfirst raises on purpose.
+
+A ``SweepfirstError`` is a user-facing problem: the CLI prints its message (one sentence that names
+the problem and the fix) and exits non-zero, without a traceback. Each subclass's docstring is its
+default message.
+"""
+
+from __future__ import annotations
+
+
+class SweepfirstError(Exception):
+    """Something went wrong in sweepfirst."""
+
+    exit_code = 1
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class SpecError(SweepfirstError):
+    """The workflow file is not valid; fix the field named above and run again."""
+
+    exit_code = 2
+
+
+class DataError(SweepfirstError):
+    """The training data could not be read; check --data-dir or SWEEPFIRST_DATA_DIR."""
+
+
+class ModelError(SweepfirstError):
+    """The model could not be loaded; pass a Hub id, a local folder or 'bundled-minilm'."""
+
+
+class StateError(SweepfirstError):
+    """The state database does not allow that; see `sweepfirst status`."""
+
+
+class IllegalTransition(StateError):
+    """That state change is not allowed from the current state."""
+
+
+class NotFound(StateError):
+    """No such run or job; `sweepfirst status` lists the runs."""
+
+
+class LeaseLost(StateError):
+    """This worker no longer holds the job's lease; another worker owns it now."""
+
+
+class PhaseNotReady(StateError):
+    """The run is not ready for that phase yet."""
+
+
+class DatabaseError(StateError):
+    """The state database could not be reached or read; check --db-url or --state-dir."""
