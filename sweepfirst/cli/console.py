@@ -1,0 +1,45 @@
+"""All terminal output goes through here: one console for results, one for messages and errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def info(message: str) -> None:
+    err.print(message)
+
+
+def success(message: str) -> None:
+    err.print(f"[green]{message}[/green]")
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/yellow] {message}")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """A user-facing error: one styled sentence, no traceback, a non-zero exit code."""
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_table(table: Table) -> None:
+    out.print(table)
+
+
+def print_text(text: str) -> None:
+    out.print(text, markup=False)

@@ -1,0 +1,209 @@
+"""Running one claimed job: build the training request, train, record the outcome.
+
+The same function runs in-process (tests, debugging) and inside a worker subprocess. Whatever
+happens, the job leaves RUNNING through exactly one recorded transition -- unless the process
+itself dies, and then the lease expires and a reaper returns the job to the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import signal
+import threading
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sweepfirst.engine.context import Context
+from sweepfirst.errors import LeaseLost, SweepfirstError
+from sweepfirst.spec import Workflow
+from sweepfirst.states import JobEvent, JobPhase
+from sweepfirst.store import jobs as job_store
+from sweepfirst.store import runs as run_store
+from sweepfirst.store.jobs import Lease
+from sweepfirst.store.models import Job, Run
+
+log = logging.getLogger(__name__)
+
+#: Set by SIGINT/SIGTERM handlers (Ctrl-C, preemption, the orchestrator dying): checkpoint, stop.
+STOP_REQUESTED = threading.Event()
+
+
+def request_stop_on_signals() -> None:
+    """Turn SIGINT and SIGTERM into a graceful stop: the job checkpoints and returns to pending."""
+
+    def _handler(signum: int, _frame: Any) -> None:
+        STOP_REQUESTED.set()
+
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+
+
+def resolve_wandb_mode(configured: str) -> str:
+    """auto -> online when W&B credentials exist, offline otherwise (never a silent upload)."""
+    import os
+
+    if configured != "auto":
+        return configured
+    if os.environ.get("WANDB_MODE") in ("online", "offline", "disabled"):
+        return os.environ["WANDB_MODE"]
+    has_key = bool(os.environ.get("WANDB_API_KEY")) or (Path.home() / ".netrc").is_file() and "api.wandb.ai" in (
+        Path.home() / ".netrc"
+    ).read_text(errors="ignore")
+    return "online" if has_key else "offline"
+
+
+def job_display_name(job: Job) -> str:
+    if job.phase == JobPhase.SWEEP.value:
+        return f"{job.task}-{job.method}-trial{job.trial_index}-seed{job.seed}"
+    return f"{job.task}-{job.method}-{job.phase}-seed{job.seed}"
+
+
+def build_request(ctx: Context, run: Run, job: Job) -> Any:
+    """The TrainingRequest of a job, from the run's recorded workflow and the job's key."""
+    from sweepfirst.training.request import TrainingRequest, WandbSettings
+
+    workflow = Workflow.model_validate(run.spec)
+    evaluation = "selection" if job.phase == JobPhase.SWEEP.value and workflow.selection.split == "train_holdout" else "dev"
+    data_dir = ctx.data_dir
+    if workflow.data.dir is not None and data_dir is None:
+        data_dir = workflow.data.dir
+    if workflow.data.source == "hub":
+        data_dir = None
+    elif workflow.data.source == "local" and data_dir is None:
+        raise SweepfirstError(
+            "The workflow asks for local data but no data folder is set; pass --data-dir or set "
+            "SWEEPFIRST_DATA_DIR (a folder in the glue_data layout, e.g. ../shared/data/glue)."
+        )
+    wandb = workflow.wandb
+    return TrainingRequest(
+        task=job.task,
+        method=job.method,
+        hyperparameters=dict(job.hyperparameters),
+        seed=job.seed,
+        model=workflow.model,
+        output_dir=ctx.job_dir(job.output_dir),
+        evaluation=evaluation,
+        selection_fraction=workflow.selection.fraction,
+        selection_seed=workflow.selection.seed,
+        data_dir=data_dir,
+        max_train_samples=workflow.data.max_train_samples,
+        max_eval_samples=workflow.data.max_eval_samples,
+        max_seq_length=workflow.data.max_seq_length,
+        evaluations_per_epoch=workflow.training.evaluations_per_epoch,
+        save_checkpoints=workflow.training.save_checkpoints,
+        cache_dir=ctx.artifacts / "cache",
+        precision=workflow.training.precision,
+        wandb=WandbSettings(
+            mode=resolve_wandb_mode(wandb.mode),
+            project=wandb.project,
+            entity=wandb.entity,
+            group=run.name,
+            job_type=job.phase,
+            name=job_display_name(job),
+            run_id=re.sub(r"[^A-Za-z0-9_-]", "-", f"{run.name}-job{job.id}")[:120],
+            tags=tuple(wandb.tags),
+        ),
+    )
+
+
+class JobHooks:
+    """Bridges the training loop to the state database: intermediate scores, stop requests."""
+
+    def __init__(self, ctx: Context, lease: Lease, lease_lost: threading.Event, *, metric: str,
+                 pruner: Any | None = None) -> None:
+        self._ctx = ctx
+        self._lease = lease
+        self._lease_lost = lease_lost
+        self._metric = metric
+        self._pruner = pruner
+        self.evaluations = 0
+
+    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float]) -> bool:
+        self.evaluations += 1
+        score = metrics.get(self._metric)
+        if score is None:
+            return True
+        with self._ctx.db.session() as session:
+            job_store.record_intermediate(session, self._lease, self.evaluations, float(score))
+            if self._pruner is None:
+                return True
+            return bool(self._pruner(session, self._lease.job_id, self.evaluations, float(score)))
+
+    def should_stop(self) -> bool:
+        return STOP_REQUESTED.is_set() or self._lease_lost.is_set()
+
+
+def _write_job_record(output_dir: Path, job: Job, outcome: Mapping[str, Any]) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record = {"job_id": job.id, "phase": job.phase, "task": job.task, "method": job.method,
+              "seed": job.seed, "hyperparameters": job.hyperparameters, **outcome}
+    tmp = output_dir / "job.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    tmp.replace(output_dir / "job.json")
+
+
+def execute_job(ctx: Context, lease: Lease) -> JobEvent:
+    """Train the leased job and record how it ended; returns the recorded event."""
+    from sweepfirst.analysis.selection import sweep_metric
+    from sweepfirst.engine.heartbeat import Heartbeat
+    from sweepfirst.engine.pruning import make_pruner
+    from sweepfirst.provenance import job_provenance
+
+    with ctx.db.session() as session:
+        job = job_store.get_job(session, lease.job_id)
+        run = run_store.find_run(session, job.run_id)
+    workflow = Workflow.model_validate(run.spec)
+    metric = sweep_metric(workflow, job.task, job.method).name
+    pruner = make_pruner(workflow, job) if job.phase == JobPhase.SWEEP.value else None
+    try:
+        with Heartbeat(ctx.db, lease, lease_seconds=workflow.training.lease_seconds) as heartbeat:
+            hooks = JobHooks(ctx, lease, heartbeat.lost, metric=metric, pruner=pruner)
+            from sweepfirst.training.runner import run_training
+
+            request = build_request(ctx, run, job)
+            result = run_training(request, hooks)
+    except LeaseLost:
+        return JobEvent.CRASHED
+    except BaseException as error:  # noqa: BLE001 -- any failure of the training code is recorded
+        if isinstance(error, KeyboardInterrupt):
+            return _finish(ctx, lease, JobEvent.INTERRUPTED, detail="interrupted")
+        message = error.message if isinstance(error, SweepfirstError) else f"{type(error).__name__}: {error}"
+        log.error("job %s failed: %s", lease.job_id, message)
+        tail = "".join(traceback.format_exception(error)[-8:])
+        _write_job_record(ctx.job_dir(job.output_dir), job, {"status": "failed", "error": message, "traceback": tail})
+        return _finish(ctx, lease, JobEvent.FAILED, detail=message[:500], error=message + "\n" + tail)
+    outcome = {
+        "status": result.status,
+        "metrics": result.metrics,
+        "score": result.score,
+        "history": result.history,
+        "global_step": result.global_step,
+        "train_runtime_s": result.train_runtime_s,
+        "train_samples_per_second": result.train_samples_per_second,
+        "num_train_examples": result.num_train_examples,
+        "num_eval_examples": result.num_eval_examples,
+        "resumed_from": result.resumed_from,
+    }
+    _write_job_record(ctx.job_dir(job.output_dir), job, outcome)
+    if result.status == "interrupted":
+        return _finish(ctx, lease, JobEvent.INTERRUPTED, detail="stopped at a checkpoint; will resume")
+    provenance = job_provenance(request, result)
+    if result.status == "pruned":
+        return _finish(ctx, lease, JobEvent.PRUNED, detail=f"pruned at evaluation {hooks.evaluations}",
+                       metrics=result.metrics, score=result.score, provenance=provenance)
+    return _finish(ctx, lease, JobEvent.SUCCEEDED, metrics=result.metrics, score=result.score,
+                   provenance=provenance)
+
+
+def _finish(ctx: Context, lease: Lease, event: JobEvent, *, detail: str | None = None, **values: Any) -> JobEvent:
+    try:
+        with ctx.db.session() as session:
+            job_store.finish_job(session, lease, event, detail=detail, **values)
+    except LeaseLost:
+        log.warning("job %s: lease lost before its outcome could be recorded", lease.job_id)
+        return JobEvent.CRASHED
+    return event

@@ -1,0 +1,251 @@
+"""A workflow: the experiment design, as pydantic models, loaded from YAML with readable errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sweepfirst.errors import SpecError
+from sweepfirst.methods import get_method, validate_hyperparameters
+
+DEFAULT_WORKFLOW = Path("workflows/default.yaml")
+DEFAULT_PRODUCTION_SEEDS = (42, 1337, 2024)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MethodSpec(_Strict):
+    """One fine-tuning method and its search space, in W&B's sweep-config form."""
+
+    sweep: dict[str, Any] = Field(description="A W&B sweep config (method, metric, parameters, run_cap, early_terminate).")
+    #: Fixed hyperparameters added to every trial and production job of this method.
+    fixed: dict[str, Any] = Field(default_factory=dict)
+
+
+class SeedsSpec(_Strict):
+    #: Every sweep trial trains once per sweep seed; its score is the mean.
+    sweep: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    production: list[int] = Field(default_factory=lambda: list(DEFAULT_PRODUCTION_SEEDS), min_length=1)
+    #: Seeds the search strategy (grid order, random draws, TPE), so a sweep's trials are reproducible.
+    search: int = 0
+
+    @field_validator("sweep", "production")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct")
+        return seeds
+
+
+class SelectionSpec(_Strict):
+    """Where sweep trials are scored. ``train_holdout`` keeps the reported dev split untouched."""
+
+    split: Literal["train_holdout", "dev"] = "train_holdout"
+    fraction: float = Field(0.1, gt=0, lt=0.5)
+    seed: int = 0
+
+
+class DataSpec(_Strict):
+    #: "auto": the local folder when one is given (or SWEEPFIRST_DATA_DIR is set), else the Hub.
+    source: Literal["auto", "hub", "local"] = "auto"
+    dir: Path | None = None
+    max_train_samples: int | None = Field(None, ge=8)
+    max_eval_samples: int | None = Field(None, ge=8)
+    max_seq_length: int = Field(128, ge=16, le=4096)
+
+
+class TrainingSpec(_Strict):
+    evaluations_per_epoch: int = Field(1, ge=1, le=100)
+    max_attempts: int = Field(2, ge=1, le=20)
+    lease_seconds: float = Field(120.0, ge=2)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    save_checkpoints: bool = True
+
+
+class WandbSpec(_Strict):
+    mode: Literal["auto", "online", "offline", "disabled"] = "auto"
+    project: str = "sweepfirst"
+    entity: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class Workflow(_Strict):
+    """The whole design of a comparison."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    model: str
+    tasks: list[str] = Field(min_length=1)
+    methods: dict[str, MethodSpec] = Field(min_length=1)
+    seeds: SeedsSpec = SeedsSpec()
+    selection: SelectionSpec = SelectionSpec()
+    data: DataSpec = DataSpec()
+    training: TrainingSpec = TrainingSpec()
+    wandb: WandbSpec = WandbSpec()
+    #: Also train each method with default hyperparameters on the production seeds.
+    baseline: bool = False
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, tasks: list[str]) -> list[str]:
+        from sweepfirst.training.tasks import get_task
+
+        for task in tasks:
+            get_task(task)
+        if len(set(tasks)) != len(tasks):
+            raise ValueError("tasks must be distinct")
+        return tasks
+
+    @model_validator(mode="after")
+    def _valid_methods(self) -> Workflow:
+        for name, method_spec in self.methods.items():
+            method = get_method(name)
+            where = f"methods.{name}"
+            validate_hyperparameters(method, method_spec.fixed, where=f"{where}.fixed")
+            _validate_search_space(method_spec.sweep, method_name=name, where=f"{where}.sweep")
+        return self
+
+    def spec_hash(self) -> str:
+        """Identifies the design; a state directory's run belongs to exactly one."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def restricted(self, tasks: Sequence[str] | None, methods: Sequence[str] | None) -> Workflow:
+        """This workflow limited to the given tasks and methods (from --tasks / --methods)."""
+        raw = self.model_dump(mode="python")
+        if tasks:
+            raw["tasks"] = list(dict.fromkeys(tasks))
+        if methods:
+            unknown = [m for m in methods if m not in self.methods]
+            if unknown:
+                raise SpecError(
+                    f"Method {unknown[0]!r} is not in workflow {self.name!r}; "
+                    f"choose from {', '.join(self.methods)} or add it to the workflow."
+                )
+            raw["methods"] = {m: raw["methods"][m] for m in dict.fromkeys(methods)}
+        return validate_workflow(raw, source=f"workflow {self.name!r}")
+
+
+_LOG_SPACE_PREFIXES = ("log_uniform", "q_log_uniform", "inv_log_uniform", "log_normal", "q_log_normal")
+
+
+def _literal_values(parameter: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a parameter spec states in value space (log-space bounds are not values)."""
+    literals: dict[str, Any] = {}
+    if "value" in parameter:
+        literals["value"] = parameter["value"]
+    for i, value in enumerate(parameter.get("values") or []):
+        literals[f"values[{i}]"] = value
+    distribution = str(parameter.get("distribution", ""))
+    in_log_space = distribution.startswith(_LOG_SPACE_PREFIXES) and not distribution.endswith("_values")
+    if not in_log_space and distribution not in ("normal", "q_normal", "beta", "q_beta"):
+        for bound in ("min", "max"):
+            if bound in parameter:
+                literals[bound] = parameter[bound]
+    return literals
+
+
+def _validate_search_space(sweep: Mapping[str, Any], *, method_name: str, where: str) -> None:
+    """Parse the W&B config, then check every hyperparameter name and literal value in it."""
+    from sweepfirst.search.config import parse_sweep_config
+
+    parse_sweep_config(sweep, where=where)
+    method = get_method(method_name)
+    for name, parameter in (sweep.get("parameters") or {}).items():
+        spec = method.hyperparameter(name)
+        if spec is None:
+            validate_hyperparameters(method, {name: None}, where=f"{where}.parameters")
+            continue
+        if not isinstance(parameter, Mapping):
+            continue
+        for label, value in _literal_values(parameter).items():
+            if spec.integer and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not spec.is_valid(value):
+                raise SpecError(
+                    f"{where}.parameters.{name}.{label} is {value!r}; {name} must be {spec.requirement}."
+                )
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown field {location!r}; remove it or check its spelling."
+    if first["type"] == "missing":
+        return f"{source}: the field {location!r} is required; add it."
+    return f"{source}: field {location!r} is invalid ({message}); fix it and run again."
+
+
+def validate_workflow(raw: Mapping[str, Any], *, source: str) -> Workflow:
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{source} must be a YAML mapping of fields (name, model, tasks, methods, ...).")
+    try:
+        return Workflow.model_validate(raw)
+    except ValidationError as error:
+        # A SpecError raised inside a validator keeps its own sentence.
+        for detail in error.errors():
+            cause = (detail.get("ctx") or {}).get("error")
+            if isinstance(cause, SpecError):
+                raise SpecError(f"{source}: {cause.message}") from None
+        raise SpecError(_format_validation_error(error, source)) from None
+
+
+def parse_override(assignment: str) -> tuple[list[str], Any]:
+    """`data.max_train_samples=512` -> (["data", "max_train_samples"], 512); values are YAML."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise SpecError(f"--set {assignment!r} is not KEY=VALUE; write it like --set data.max_train_samples=512.")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
+    """Set dotted keys in a raw workflow dict (before validation, so errors name the field)."""
+    for assignment in assignments:
+        path, value = parse_override(assignment)
+        node: Any = raw
+        for part in path[:-1]:
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None:
+                child = {}
+                node[part] = child
+            if not isinstance(child, dict):
+                raise SpecError(f"--set {assignment!r}: {part!r} is not a section; check the key path.")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def read_yaml_file(path: Path, *, what: str) -> Any:
+    if not path.is_file():
+        raise SpecError(f"The {what} {str(path)!r} does not exist; pass the path of a YAML file.")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SpecError(f"The {what} {str(path)!r} is not valid YAML{where}; fix its syntax.") from None
+
+
+def load_workflow(path: Path, overrides: Sequence[str] = ()) -> Workflow:
+    """Read, override and validate a workflow file."""
+    raw = read_yaml_file(path, what="workflow file")
+    if not isinstance(raw, dict):
+        raise SpecError(f"The workflow file {str(path)!r} must hold a YAML mapping of fields.")
+    raw.setdefault("name", path.stem)
+    return validate_workflow(apply_overrides(raw, overrides), source=str(path))

@@ -1,0 +1,132 @@
+"""The two state machines of sweepfirst: a run's phase and a job's state.
+
+The transition tables below are the single source of truth: the store's guarded UPDATEs read them,
+and a test walks every entry (and every pair that is *not* an entry).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Phase(str, enum.Enum):
+    """Where a run is in sweep -> analysis -> production -> report."""
+
+    #: Jobs may not exist yet; nothing has run.
+    PLANNED = "planned"
+    #: Hyperparameter trials train on train-minus-selection and score on the selection split.
+    SWEEP = "sweep"
+    #: One configuration per (task, method) is chosen from finished sweep jobs.
+    ANALYSIS = "analysis"
+    #: The chosen configurations train on the full train split over the production seeds.
+    PRODUCTION = "production"
+    #: Statistics, comparisons and plots are written.
+    REPORT = "report"
+    #: Everything is done.
+    COMPLETED = "completed"
+    #: A phase could not finish (for example every job of a cell failed); `resume` retries it.
+    FAILED = "failed"
+    #: Stopped on request; `resume` picks it up again.
+    CANCELLED = "cancelled"
+
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL_PHASES
+
+    def is_working(self) -> bool:
+        """A phase whose work the scheduler performs."""
+        return self in WORKING_PHASES
+
+
+WORKING_PHASES: tuple[Phase, ...] = (Phase.SWEEP, Phase.ANALYSIS, Phase.PRODUCTION, Phase.REPORT)
+_TERMINAL_PHASES = frozenset({Phase.COMPLETED})
+
+
+def next_phase(phase: Phase) -> Phase:
+    """The phase that follows a working phase when its work is done."""
+    order = (Phase.PLANNED, *WORKING_PHASES, Phase.COMPLETED)
+    return order[order.index(phase) + 1]
+
+
+#: to-phase -> the phases it may be entered from.
+PHASE_TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    Phase.SWEEP: frozenset({Phase.PLANNED, Phase.FAILED, Phase.CANCELLED}),
+    Phase.ANALYSIS: frozenset({Phase.SWEEP, Phase.FAILED, Phase.CANCELLED}),
+    # PLANNED -> PRODUCTION: `run --phase production --optimal-config FILE` skips the sweep.
+    Phase.PRODUCTION: frozenset({Phase.ANALYSIS, Phase.PLANNED, Phase.FAILED, Phase.CANCELLED}),
+    Phase.REPORT: frozenset({Phase.PRODUCTION, Phase.FAILED, Phase.CANCELLED}),
+    Phase.COMPLETED: frozenset({Phase.REPORT}),
+    Phase.FAILED: frozenset({Phase.PLANNED, *WORKING_PHASES}),
+    Phase.CANCELLED: frozenset({Phase.PLANNED, *WORKING_PHASES}),
+}
+
+
+class JobState(str, enum.Enum):
+    """Where one unit of work (task, method, trial or seed) is."""
+
+    #: Waiting to be claimed by a worker.
+    PENDING = "pending"
+    #: Claimed; a worker holds its lease and renews it with heartbeats.
+    RUNNING = "running"
+    #: Trained and scored; its metrics are recorded.
+    SUCCEEDED = "succeeded"
+    #: The training code raised; retried while attempts remain.
+    FAILED = "failed"
+    #: Stopped early by the sweep's early termination: neither failed nor succeeded.
+    PRUNED = "pruned"
+    #: Stopped on request; never picked up again unless retried.
+    CANCELLED = "cancelled"
+
+    def is_finished(self) -> bool:
+        return self in FINISHED_JOB_STATES
+
+
+FINISHED_JOB_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.PRUNED, JobState.CANCELLED}
+)
+
+
+class JobEvent(str, enum.Enum):
+    """Why a job changed state; one event row per transition."""
+
+    #: A worker took the job.
+    CLAIMED = "claimed"
+    #: Training finished and its metrics were recorded.
+    SUCCEEDED = "succeeded"
+    #: The training code raised an error.
+    FAILED = "failed"
+    #: Early termination stopped it below its rung's cutoff.
+    PRUNED = "pruned"
+    #: The worker died or lost its lease (infrastructure, not code): back to pending.
+    CRASHED = "crashed"
+    #: The worker was asked to stop (Ctrl-C, preemption): checkpointed and back to pending.
+    INTERRUPTED = "interrupted"
+    #: A failed or cancelled job was put back in the queue.
+    RETRIED = "retried"
+    #: Cancelled on request.
+    CANCELLED = "cancelled"
+
+
+#: event -> (legal from-states, to-state). Every job transition is exactly one of these.
+JOB_TRANSITIONS: dict[JobEvent, tuple[frozenset[JobState], JobState]] = {
+    JobEvent.CLAIMED: (frozenset({JobState.PENDING}), JobState.RUNNING),
+    JobEvent.SUCCEEDED: (frozenset({JobState.RUNNING}), JobState.SUCCEEDED),
+    JobEvent.FAILED: (frozenset({JobState.RUNNING}), JobState.FAILED),
+    JobEvent.PRUNED: (frozenset({JobState.RUNNING}), JobState.PRUNED),
+    JobEvent.CRASHED: (frozenset({JobState.RUNNING}), JobState.PENDING),
+    JobEvent.INTERRUPTED: (frozenset({JobState.RUNNING}), JobState.PENDING),
+    JobEvent.RETRIED: (frozenset({JobState.FAILED, JobState.CANCELLED}), JobState.PENDING),
+    JobEvent.CANCELLED: (frozenset({JobState.PENDING, JobState.RUNNING}), JobState.CANCELLED),
+}
+
+
+class JobPhase(str, enum.Enum):
+    """The phase a job belongs to."""
+
+    #: A hyperparameter trial scored on the selection split.
+    SWEEP = "sweep"
+    #: A chosen configuration trained with a production seed, scored on dev.
+    PRODUCTION = "production"
+    #: Default hyperparameters on the production seeds: what the sweep bought.
+    BASELINE = "baseline"
+    #: A single experiment from `sweepfirst train`.
+    TRAIN = "train"

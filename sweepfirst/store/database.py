@@ -1,0 +1,124 @@
+"""Opening the state database and the one session helper every query goes through."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from sweepfirst.errors import DatabaseError, SweepfirstError
+from sweepfirst.store.models import Base
+
+DEFAULT_DB_FILENAME = "sweepfirst.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def default_db_url(state_dir: Path) -> str:
+    return f"sqlite:///{(state_dir / DEFAULT_DB_FILENAME).resolve()}"
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for anything a person or a log may see."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "<unparseable database URL>"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL so readers never block the writer; BEGIN IMMEDIATE so two writers queue, not deadlock."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """A state database: an engine, a session factory and the schema."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            parsed = make_url(url)
+        except sa_exc.ArgumentError:
+            raise DatabaseError(
+                f"The database URL {url!r} is not valid; use sqlite:///PATH or "
+                "postgresql+psycopg://USER@HOST/DB."
+            ) from None
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            if parsed.database:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        else:
+            kwargs["pool_pre_ping"] = True
+        try:
+            self.engine = create_engine(url, **kwargs)
+        except (sa_exc.ArgumentError, ModuleNotFoundError) as error:
+            raise DatabaseError(
+                f"Cannot open {redact_url(url)}: {error}; check --db-url."
+            ) from None
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def create_schema(self) -> None:
+        """Bring the schema up to date (migrations; see sweepfirst.store.migrate)."""
+        from sweepfirst.store.migrate import upgrade_on_open
+
+        with self._translate_errors():
+            upgrade_on_open(self)
+
+    def create_all_tables(self) -> None:
+        with self._translate_errors():
+            Base.metadata.create_all(self.engine)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any error, always close."""
+        with self._translate_errors():
+            session = self._sessions()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+
+    @contextlib.contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except SweepfirstError:
+            raise
+        except sa_exc.OperationalError as error:
+            raise DatabaseError(
+                f"The state database {redact_url(self.url)} failed: {error.orig}; "
+                "check that it is reachable and not corrupted (--db-url / --state-dir)."
+            ) from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,400 @@
+"""Every query and state change of jobs.
+
+A state change is one guarded UPDATE (``WHERE id = :id AND state IN (:legal_from)``) whose row
+count is checked, plus an event row in the same transaction. The legal from-states come from
+``sweepfirst.states.JOB_TRANSITIONS`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from sweepfirst.errors import IllegalTransition, LeaseLost, NotFound
+from sweepfirst.states import JOB_TRANSITIONS, JobEvent, JobPhase, JobState
+from sweepfirst.store.models import Job, JobEventRow, utcnow
+
+
+def config_hash(hyperparameters: Mapping[str, Any]) -> str:
+    """A stable short hash of a configuration (key order does not matter)."""
+    canonical = json.dumps(hyperparameters, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def this_process() -> str:
+    """The lease owner name of this process: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What the planner wants to exist; `ensure_jobs` makes it so, idempotently."""
+
+    phase: JobPhase
+    task: str
+    method: str
+    hyperparameters: Mapping[str, Any]
+    seed: int
+    output_dir: str
+    trial_index: int | None = None
+    priority: int = 0
+    max_attempts: int = 2
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.hyperparameters)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Proof that this process owns a running job."""
+
+    job_id: int
+    token: str
+    owner: str
+
+
+def ensure_jobs(session: Session, run_id: int, specs: Iterable[JobSpec]) -> list[Job]:
+    """Create the jobs that do not exist yet; planning twice never makes two jobs."""
+    existing = {
+        (j.phase, j.task, j.method, j.config_hash, j.seed): j
+        for j in session.scalars(select(Job).where(Job.run_id == run_id))
+    }
+    created: list[Job] = []
+    for spec in specs:
+        key = (spec.phase.value, spec.task, spec.method, spec.config_hash, spec.seed)
+        if key in existing:
+            continue
+        job = Job(
+            run_id=run_id,
+            phase=spec.phase.value,
+            task=spec.task,
+            method=spec.method,
+            config_hash=spec.config_hash,
+            seed=spec.seed,
+            trial_index=spec.trial_index,
+            hyperparameters=dict(spec.hyperparameters),
+            priority=spec.priority,
+            state=JobState.PENDING.value,
+            max_attempts=spec.max_attempts,
+            output_dir=spec.output_dir,
+        )
+        session.add(job)
+        existing[key] = job
+        created.append(job)
+    session.flush()
+    return created
+
+
+def transition(
+    session: Session,
+    job_id: int,
+    event: JobEvent,
+    *,
+    held_token: str | None = None,
+    detail: str | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> None:
+    """Apply one legal transition and set ``values``, or raise.
+
+    With ``held_token`` only the holder of that lease may make the change.
+    """
+    legal_from, to_state = JOB_TRANSITIONS[event]
+    current = session.scalar(select(Job.state).where(Job.id == job_id))
+    if current is None:
+        raise NotFound(f"There is no job {job_id}; `sweepfirst jobs list` shows the jobs.")
+    statement = update(Job).where(
+        Job.id == job_id, Job.state.in_([s.value for s in legal_from])
+    )
+    if held_token is not None:
+        statement = statement.where(Job.lease_token == held_token)
+    result = session.execute(
+        statement.values(state=to_state.value, **(values or {})).execution_options(
+            synchronize_session=False
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        if held_token is not None and current == JobState.RUNNING.value:
+            raise LeaseLost(f"Job {job_id} is no longer leased to this worker.")
+        raise IllegalTransition(
+            f"Job {job_id} is {current}; '{event.value}' is only allowed from "
+            f"{', '.join(sorted(s.value for s in legal_from))}."
+        )
+    session.add(
+        JobEventRow(
+            job_id=job_id,
+            event=event.value,
+            from_state=current,
+            to_state=to_state.value,
+            detail=detail,
+        )
+    )
+    session.flush()
+
+
+def claim_next_job(
+    session: Session,
+    *,
+    run_ids: Sequence[int],
+    lease_seconds: float,
+    owner: str | None = None,
+    phases: Sequence[JobPhase] | None = None,
+) -> tuple[Job, Lease] | None:
+    """Claim the next pending job of the given runs, or return None when there is none.
+
+    SQLite serialises writers (BEGIN IMMEDIATE), PostgreSQL skips rows another worker has locked;
+    either way the guarded UPDATE below is what makes a double claim impossible.
+    """
+    if not run_ids:
+        return None
+    query = (
+        select(Job.id)
+        .where(Job.run_id.in_(run_ids), Job.state == JobState.PENDING.value)
+        .order_by(Job.priority, Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if phases is not None:
+        query = query.where(Job.phase.in_([p.value for p in phases]))
+    job_id = session.scalar(query)
+    if job_id is None:
+        return None
+    now = utcnow()
+    lease = Lease(job_id=job_id, token=uuid.uuid4().hex, owner=owner or this_process())
+    transition(
+        session,
+        job_id,
+        JobEvent.CLAIMED,
+        detail=lease.owner,
+        values={
+            "lease_token": lease.token,
+            "lease_owner": lease.owner,
+            "attempts": Job.attempts + 1,
+            "started_at": now,
+            "heartbeat_at": now,
+            "lease_expires_at": now + dt.timedelta(seconds=lease_seconds),
+            "finished_at": None,
+            "error": None,
+        },
+    )
+    job = session.get(Job, job_id, populate_existing=True)
+    assert job is not None
+    return job, lease
+
+
+def renew_lease(session: Session, lease: Lease, *, lease_seconds: float) -> bool:
+    """Heartbeat: extend the lease. False means the lease is gone (reaped or cancelled)."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == lease.job_id,
+            Job.lease_token == lease.token,
+            Job.state == JobState.RUNNING.value,
+        )
+        .values(heartbeat_at=now, lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _release_values(job: Job) -> dict[str, Any]:
+    now = utcnow()
+    elapsed = (now - job.started_at).total_seconds() if job.started_at else 0.0
+    return {
+        "lease_token": None,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "finished_at": now,
+        "runtime_s": (job.runtime_s or 0.0) + max(elapsed, 0.0),
+    }
+
+
+def finish_job(
+    session: Session,
+    lease: Lease,
+    event: JobEvent,
+    *,
+    detail: str | None = None,
+    **values: Any,
+) -> None:
+    """End a running job that this process holds: succeeded, failed, pruned or interrupted."""
+    job = session.get(Job, lease.job_id)
+    if job is None:
+        raise NotFound(f"There is no job {lease.job_id}.")
+    release = _release_values(job)
+    if event in (JobEvent.INTERRUPTED, JobEvent.CRASHED):
+        release["finished_at"] = None
+    transition(
+        session,
+        lease.job_id,
+        event,
+        held_token=lease.token,
+        detail=detail,
+        values={**release, **values},
+    )
+
+
+def record_intermediate(session: Session, lease: Lease, iteration: int, score: float) -> None:
+    """Store one evaluation's score (for early termination), if the lease is still ours."""
+    job = session.get(Job, lease.job_id)
+    if job is None or job.lease_token != lease.token:
+        raise LeaseLost(f"Job {lease.job_id} is no longer leased to this worker.")
+    job.intermediate = {**(job.intermediate or {}), str(iteration): score}
+    session.flush()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner_is_dead_here(owner: str | None) -> bool:
+    """True when the lease owner ran on this host and its process is gone."""
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def crash_job(session: Session, job: Job, reason: str) -> bool:
+    """Take a running job back from a worker that is gone: pending again ("crashed"), or failed
+    when it has used up its attempts. False when someone else already moved it (not an error)."""
+    exhausted = job.attempts >= job.max_attempts
+    release = _release_values(job)
+    if not exhausted:
+        release["finished_at"] = None
+    try:
+        transition(
+            session,
+            job.id,
+            JobEvent.FAILED if exhausted else JobEvent.CRASHED,
+            held_token=job.lease_token,
+            detail=reason,
+            values={**release, "error": f"crashed: {reason}" if exhausted else job.error},
+        )
+    except (IllegalTransition, LeaseLost):
+        return False
+    return True
+
+
+def reap_expired_leases(session: Session, *, run_ids: Sequence[int] | None = None) -> list[int]:
+    """Take back running jobs whose lease expired or whose worker process (on this host) is gone.
+    A race with another reaper is not an error."""
+    now = utcnow()
+    query = select(Job).where(Job.state == JobState.RUNNING.value)
+    if run_ids is not None:
+        query = query.where(Job.run_id.in_(run_ids))
+    reaped: list[int] = []
+    for job in session.scalars(query).all():
+        expired = job.lease_expires_at is not None and job.lease_expires_at < now
+        if not (expired or _owner_is_dead_here(job.lease_owner)):
+            continue
+        reason = "lease expired" if expired else f"worker {job.lease_owner} is gone"
+        if crash_job(session, job, reason):
+            reaped.append(job.id)
+    return reaped
+
+
+def set_lease_owner(session: Session, lease: Lease, owner: str) -> Lease:
+    """Hand a lease to the process that will run the job (so a reaper watches the right pid)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == lease.job_id, Job.lease_token == lease.token, Job.state == JobState.RUNNING.value)
+        .values(lease_owner=owner)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LeaseLost(f"Job {lease.job_id} is no longer leased to this worker.")
+    return Lease(job_id=lease.job_id, token=lease.token, owner=owner)
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"There is no job {job_id}; `sweepfirst jobs list` shows the jobs.")
+    return job
+
+
+def list_jobs(
+    session: Session,
+    run_id: int | None = None,
+    *,
+    phase: JobPhase | None = None,
+    states: Iterable[JobState] | None = None,
+    task: str | None = None,
+    method: str | None = None,
+) -> list[Job]:
+    query = select(Job).order_by(Job.id)
+    if run_id is not None:
+        query = query.where(Job.run_id == run_id)
+    if phase is not None:
+        query = query.where(Job.phase == phase.value)
+    if states is not None:
+        query = query.where(Job.state.in_([s.value for s in states]))
+    if task is not None:
+        query = query.where(Job.task == task)
+    if method is not None:
+        query = query.where(Job.method == method)
+    return list(session.scalars(query))
+
+
+def count_by_state(session: Session, run_id: int) -> dict[tuple[str, str, str, str], int]:
+    """(phase, task, method, state) -> number of jobs."""
+    rows = session.execute(
+        select(Job.phase, Job.task, Job.method, Job.state, func.count())
+        .where(Job.run_id == run_id)
+        .group_by(Job.phase, Job.task, Job.method, Job.state)
+    )
+    return {(p, t, m, s): n for p, t, m, s, n in rows}
+
+
+def job_events(session: Session, job_id: int) -> list[JobEventRow]:
+    return list(
+        session.scalars(select(JobEventRow).where(JobEventRow.job_id == job_id).order_by(JobEventRow.id))
+    )
+
+
+def cancel_job(session: Session, job_id: int, *, detail: str = "cancelled on request") -> None:
+    """Cancel a pending or running job; a running job's worker sees its lease gone and stops."""
+    transition(
+        session,
+        job_id,
+        JobEvent.CANCELLED,
+        detail=detail,
+        values={"lease_token": None, "lease_owner": None, "lease_expires_at": None, "finished_at": utcnow()},
+    )
+
+
+def retry_job(
+    session: Session, job_id: int, *, detail: str = "retried on request", fresh_attempts: bool = True
+) -> None:
+    """Put a failed or cancelled job back in the queue (by hand: with a fresh set of attempts)."""
+    values: dict[str, Any] = {"finished_at": None}
+    if fresh_attempts:
+        values["attempts"] = 0
+    transition(session, job_id, JobEvent.RETRIED, detail=detail, values=values)
+
+
+def retry_failed_with_attempts_left(session: Session, run_id: int) -> list[int]:
+    """Automatic retries: a job whose code raised goes back to pending while attempts remain."""
+    retried = []
+    for job in list_jobs(session, run_id, states=[JobState.FAILED]):
+        if job.attempts < job.max_attempts:
+            retry_job(session, job.id, detail=f"automatic retry ({job.attempts}/{job.max_attempts} attempts used)",
+                      fresh_attempts=False)
+            retried.append(job.id)
+    return retried
