@@ -96,10 +96,14 @@ class Workflow(_Strict):
     @field_validator("tasks")
     @classmethod
     def _known_tasks(cls, tasks: list[str]) -> list[str]:
+        from sweepfirst.errors import SweepfirstError
         from sweepfirst.training.tasks import get_task
 
         for task in tasks:
-            get_task(task)
+            try:
+                get_task(task)
+            except SweepfirstError as error:
+                raise SpecError(error.message) from None
         if len(set(tasks)) != len(tasks):
             raise ValueError("tasks must be distinct")
         return tasks
@@ -193,6 +197,8 @@ def validate_workflow(raw: Mapping[str, Any], *, source: str) -> Workflow:
         raise SpecError(f"{source} must be a YAML mapping of fields (name, model, tasks, methods, ...).")
     try:
         return Workflow.model_validate(raw)
+    except SpecError as error:
+        raise SpecError(f"{source}: {error.message}") from None
     except ValidationError as error:
         # A SpecError raised inside a validator keeps its own sentence.
         for detail in error.errors():

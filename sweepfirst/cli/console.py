@@ -10,7 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+# Piped output (CI logs, `| less`) gets wide tables instead of rich's 80-column default.
 out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:
+    out = Console(highlight=False, soft_wrap=True, width=160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -82,12 +82,13 @@ def run(
         console.fail("--optimal-config goes with --phase production (or no --phase).", code=2)
     spec = load_workflow(workflow or DEFAULT_WORKFLOW, overrides or []).restricted(tasks, methods)
     ctx = open_context(state_dir, db_url, artifacts, data_dir)
-    run_row, created = choose_run(ctx, spec, new_run=new_run, phase=only_phase)
+    # With --optimal-config, production may start a run of its own.
+    lookup_phase = None if optimal_config is not None else only_phase
+    run_row, created = choose_run(ctx, spec, new_run=new_run, phase=lookup_phase)
     if created:
         console.info(f"created run {run_row.name}")
     if optimal_config is not None:
         apply_optimal_config(ctx, run_row, spec, optimal_config)
-        only_phase = only_phase or None
     elif only_phase is not None:
         check_phase_ready(ctx, run_row, spec, only_phase)
     run_row = reopen_if_stopped(ctx, run_row)

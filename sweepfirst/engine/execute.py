@@ -192,10 +192,12 @@ def execute_job(ctx: Context, lease: Lease) -> JobEvent:
     if result.status == "interrupted":
         return _finish(ctx, lease, JobEvent.INTERRUPTED, detail="stopped at a checkpoint; will resume")
     provenance = job_provenance(request, result)
+    # The sweep may optimise another metric than the task's headline one (e.g. MRPC's F1).
+    score = result.metrics.get(metric, result.score)
     if result.status == "pruned":
         return _finish(ctx, lease, JobEvent.PRUNED, detail=f"pruned at evaluation {hooks.evaluations}",
-                       metrics=result.metrics, score=result.score, provenance=provenance)
-    return _finish(ctx, lease, JobEvent.SUCCEEDED, metrics=result.metrics, score=result.score,
+                       metrics=result.metrics, score=score, provenance=provenance)
+    return _finish(ctx, lease, JobEvent.SUCCEEDED, metrics=result.metrics, score=score,
                    provenance=provenance)
 
 

@@ -59,6 +59,11 @@ def choose_run(ctx: Context, workflow: Workflow, *, new_run: bool, phase: Phase 
     never touched -- the user is told how to proceed instead.
     """
     latest = _latest_workflow_run(ctx)
+    if phase in (Phase.ANALYSIS, Phase.PRODUCTION) and (latest is None or new_run):
+        raise PhaseNotReady(
+            f"There is no run whose {phase.value} could start in {ctx.state_dir}; start one with "
+            "`sweepfirst run --phase sweep` (or hand production a configuration with --optimal-config FILE)."
+        )
     if latest is not None and not new_run and latest.phase != Phase.COMPLETED.value:
         if latest.spec_hash != workflow.spec_hash():
             raise StateError(
@@ -67,7 +72,7 @@ def choose_run(ctx: Context, workflow: Workflow, *, new_run: bool, phase: Phase 
                 "start another alongside it with --new-run, or use another --state-dir."
             )
         return latest, False
-    if latest is not None and phase in (Phase.ANALYSIS,) and not new_run:
+    if latest is not None and phase in (Phase.ANALYSIS, Phase.PRODUCTION):
         return latest, False
     return _create_run(ctx, workflow), True
 

@@ -1,0 +1,302 @@
+"""A whole W&B sweep file, parsed and checked offline: :func:`parse_sweep_config`.
+
+An existing W&B sweep YAML is accepted unchanged. Keys that only W&B's own agent or server use
+(``program``, ``command``, ``entity``...) are accepted and listed in
+:attr:`SweepConfig.unused_keys` so the caller can tell the user they have no effect here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from sweepfirst.search._checks import (
+    key_path,
+    reject_unknown_keys,
+    require_choice,
+    require_int,
+    require_mapping,
+    require_number,
+    spec_error,
+)
+from sweepfirst.search.distributions import FINITE, Param
+from sweepfirst.search.parameters import parse_parameters
+
+Method = Literal["grid", "random", "bayes"]
+Goal = Literal["minimize", "maximize"]
+Impute = Literal["worst", "best", "latest"]
+
+#: Top-level keys that only matter to W&B's agent, server or UI.
+AGENT_ONLY_KEYS = (
+    "program",
+    "command",
+    "entity",
+    "project",
+    "name",
+    "description",
+    "controller",
+    "job",
+    "image_uri",
+    "apiVersion",
+    "kind",
+)
+_SEARCH_KEYS = ("method", "metric", "parameters", "run_cap", "early_terminate")
+_METRIC_KEYS = ("name", "goal", "target", "impute", "impute_while_running")
+_HYPERBAND_KEYS = ("type", "min_iter", "max_iter", "s", "eta", "strict")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What the sweep optimizes.
+
+    ``target``: once any trial reaches it, no new trials are proposed (W&B's rule).
+    ``impute``: the score a failed trial counts as for bayes (W&B's default: the worst seen).
+    """
+
+    name: str
+    goal: Goal = "minimize"
+    target: float | None = None
+    impute: Impute = "worst"
+
+    def better(self, a: float, b: float) -> bool:
+        """True if score ``a`` is strictly better than ``b`` for this goal."""
+        return a < b if self.goal == "minimize" else a > b
+
+    def reached(self, score: float) -> bool:
+        """True if ``score`` meets the target (never, when there is none)."""
+        if self.target is None or math.isnan(score):
+            return False
+        return score <= self.target if self.goal == "minimize" else score >= self.target
+
+
+@dataclass(frozen=True)
+class EarlyTerminate:
+    """W&B's ``early_terminate: {type: hyperband, ...}`` block, defaults filled.
+
+    Either ``min_iter`` is set, or ``max_iter`` and ``s`` are (if all three are given, W&B uses
+    ``max_iter``/``s`` and so do we). ``strict`` defaults to True as in W&B's schema; see
+    :mod:`sweepfirst.search.hyperband` for what it changes.
+    """
+
+    min_iter: int | None = None
+    max_iter: int | None = None
+    s: int | None = None
+    eta: float = 3.0
+    strict: bool = True
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A parsed W&B sweep config.
+
+    ``parameters`` is flat and sorted by path; proposals are nested dicts built from the paths.
+    ``unused_keys`` lists, as key paths, what was accepted but has no effect here.
+    """
+
+    method: Method
+    parameters: tuple[Param, ...]
+    metric: Metric | None = None
+    run_cap: int | None = None
+    early_terminate: EarlyTerminate | None = None
+    unused_keys: tuple[str, ...] = ()
+
+    @property
+    def grid_size(self) -> int | None:
+        """How many configurations the grid has, or ``None`` if some parameter is continuous."""
+        size = 1
+        for param in self.parameters:
+            values = param.finite_values()
+            if values is None:
+                return None
+            size *= len(values)
+        return size
+
+    @property
+    def total_trials(self) -> int | None:
+        """How many trials the sweep will run.
+
+        The number of configurations when every parameter is finite (always so for grid),
+        capped by ``run_cap``; otherwise ``run_cap``. ``None`` means random or bayes over a
+        continuous space without ``run_cap``: the sweep never ends by itself and the caller must
+        decide how many trials to run.
+        """
+        size = self.grid_size
+        if size is None:
+            return self.run_cap
+        return size if self.run_cap is None else min(size, self.run_cap)
+
+
+def parse_sweep_config(raw: Mapping[str, Any], *, where: str) -> SweepConfig:
+    """Parse a W&B sweep config (a YAML file already loaded as a dict).
+
+    ``where`` is the key path of the config in the caller's file (``methods.lora.sweep``); every
+    ``SpecError`` names the offending key under it and says how to fix it.
+    """
+    config = require_mapping(raw, where or "sweep", "{method: random, parameters: {...}}")
+    reject_unknown_keys(config, (*_SEARCH_KEYS, *AGENT_ONLY_KEYS), where, "a W&B sweep config")
+    unused = [key_path(where, key) for key in AGENT_ONLY_KEYS if key in config]
+
+    if "method" not in config:
+        raise spec_error(
+            key_path(where, "method"),
+            "the sweep has no method",
+            "add method: grid, random or bayes",
+        )
+    method_path = key_path(where, "method")
+    if config["method"] == "custom":
+        raise spec_error(
+            method_path, "custom (external) search is not supported", "use grid, random or bayes"
+        )
+    method = cast(
+        Method, require_choice(config["method"], method_path, ("grid", "random", "bayes"))
+    )
+
+    if "parameters" not in config:
+        raise spec_error(
+            key_path(where, "parameters"), "the sweep has no parameters", "add a parameters block"
+        )
+    params_path = key_path(where, "parameters")
+    parameters = parse_parameters(config["parameters"], params_path)
+
+    metric = None
+    if "metric" in config:
+        metric = _parse_metric(config["metric"], key_path(where, "metric"), unused)
+
+    run_cap = None
+    if "run_cap" in config:
+        run_cap = require_int(config["run_cap"], key_path(where, "run_cap"), minimum=1)
+
+    early_terminate = None
+    if "early_terminate" in config:
+        early_terminate = _parse_hyperband(
+            config["early_terminate"], key_path(where, "early_terminate"), unused
+        )
+
+    if method == "grid":
+        _check_grid(parameters, params_path)
+    if metric is None and method == "bayes":
+        raise spec_error(
+            key_path(where, "metric"),
+            "bayes search needs a metric",
+            "add metric: {name: <metric>, goal: minimize}",
+        )
+    if metric is None and early_terminate is not None:
+        raise spec_error(
+            key_path(where, "metric"),
+            "hyperband early termination needs a metric",
+            "add metric: {name: <metric>, goal: minimize}",
+        )
+    return SweepConfig(
+        method=method,
+        parameters=parameters,
+        metric=metric,
+        run_cap=run_cap,
+        early_terminate=early_terminate,
+        unused_keys=tuple(unused),
+    )
+
+
+def _parse_metric(raw: Any, path: str, unused: list[str]) -> Metric:
+    spec = require_mapping(raw, path, "{name: eval_loss, goal: minimize}")
+    reject_unknown_keys(spec, _METRIC_KEYS, path, "metric")
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise spec_error(
+            key_path(path, "name"), "the metric has no name", "add name: <the logged metric>"
+        )
+    goal = cast(
+        Goal,
+        require_choice(
+            spec.get("goal", "minimize"), key_path(path, "goal"), ("minimize", "maximize")
+        ),
+    )
+    target = None
+    if "target" in spec:
+        target = float(require_number(spec["target"], key_path(path, "target")))
+    impute = cast(
+        Impute,
+        require_choice(
+            spec.get("impute", "worst"), key_path(path, "impute"), ("worst", "best", "latest")
+        ),
+    )
+    if "impute_while_running" in spec:
+        # W&B uses it to feed live runs into its own GP model; our bayes uses constant liar instead.
+        unused.append(key_path(path, "impute_while_running"))
+    return Metric(name=name, goal=goal, target=target, impute=impute)
+
+
+def _parse_hyperband(raw: Any, path: str, unused: list[str]) -> EarlyTerminate:
+    spec = require_mapping(raw, path, "{type: hyperband, min_iter: 3}")
+    reject_unknown_keys(spec, _HYPERBAND_KEYS, path, "early_terminate")
+    require_choice(spec.get("type"), key_path(path, "type"), ("hyperband",))
+    eta = float(require_number(spec.get("eta", 3), key_path(path, "eta")))
+    if eta <= 1:
+        raise spec_error(
+            key_path(path, "eta"),
+            f"eta must be above 1 but is {eta:g}",
+            "use eta: 3 (the default) or 2",
+        )
+    strict = spec.get("strict", True)
+    if not isinstance(strict, bool):
+        raise spec_error(
+            key_path(path, "strict"),
+            f"{strict!r} is not true or false",
+            "write strict: true or false",
+        )
+
+    if "max_iter" in spec:
+        max_iter = require_int(spec["max_iter"], key_path(path, "max_iter"), minimum=1)
+        if "s" not in spec:
+            raise spec_error(
+                key_path(path, "s"),
+                "max_iter needs s, the number of rungs",
+                "add s: 2, or use min_iter",
+            )
+        s = require_int(spec["s"], key_path(path, "s"), minimum=1)
+        if max_iter / eta < 1:
+            raise spec_error(
+                key_path(path, "max_iter"),
+                f"max_iter {max_iter} / eta {eta:g} is below 1, so there is no rung",
+                "raise max_iter or lower eta",
+            )
+        if "min_iter" in spec:
+            # W&B's rule: max_iter and s win, min_iter is ignored.
+            unused.append(key_path(path, "min_iter"))
+        return EarlyTerminate(max_iter=max_iter, s=s, eta=eta, strict=strict)
+    if "min_iter" in spec:
+        if "s" in spec:
+            unused.append(key_path(path, "s"))
+        min_iter = require_int(spec["min_iter"], key_path(path, "min_iter"), minimum=1)
+        return EarlyTerminate(min_iter=min_iter, eta=eta, strict=strict)
+    raise spec_error(
+        path, "hyperband needs a rung schedule", "add min_iter: 3, or max_iter: 27 with s: 2"
+    )
+
+
+def _check_grid(parameters: tuple[Param, ...], path: str) -> None:
+    for param in parameters:
+        param_path = key_path(path, *_with_nesting(param.path))
+        if param.distribution not in FINITE:
+            raise spec_error(
+                key_path(param_path, "distribution"),
+                f"grid search cannot enumerate a {param.distribution.value} parameter",
+                "list values: [...] or use int_uniform or q_uniform, or switch to method: random",
+            )
+        if param.probabilities is not None:
+            raise spec_error(
+                key_path(param_path, "probabilities"),
+                "grid search tries every value, so probabilities have no meaning",
+                "remove probabilities or switch to method: random",
+            )
+
+
+def _with_nesting(param_path: tuple[str, ...]) -> list[str]:
+    """``("optimizer", "lr")`` -> ``["optimizer", "parameters", "lr"]``, as written in the file."""
+    keys: list[str] = []
+    for i, name in enumerate(param_path):
+        if i:
+            keys.append("parameters")
+        keys.append(name)
+    return keys

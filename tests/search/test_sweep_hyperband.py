@@ -1,0 +1,135 @@
+"""Hyperband rungs for both W&B forms, and the ASHA promotion rule on scores worked out by hand."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from sweepfirst.search import (
+    Decision,
+    EarlyTerminate,
+    Hyperband,
+    SweepConfig,
+    TrialObservation,
+    parse_sweep_config,
+    rung_schedule,
+    should_stop,
+)
+
+
+def hyperband_sweep(goal: str = "minimize", **block: Any) -> SweepConfig:
+    return parse_sweep_config(
+        {
+            "method": "random",
+            "metric": {"name": "loss", "goal": goal},
+            "parameters": {"a": {"values": [1, 2]}},
+            "early_terminate": {"type": "hyperband", **block},
+        },
+        where="sweep",
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "rungs"),
+    [
+        # W&B docs: min_iter 3 -> [3, 9, 27, 81, ...]
+        (EarlyTerminate(min_iter=3), (3, 9, 27, 81)),
+        (EarlyTerminate(min_iter=1, eta=2), (1, 2, 4, 8, 16, 32, 64)),
+        # W&B docs: max_iter 27, s 2 -> 27/3 = 9 and 27/9 = 3
+        (EarlyTerminate(max_iter=27, s=2), (3, 9)),
+        (EarlyTerminate(max_iter=81, s=3), (3, 9, 27)),
+        # 5/2 = 2.5 -> 2, 5/4 = 1.25 -> 1 (W&B truncates)
+        (EarlyTerminate(max_iter=5, s=2, eta=2), (1, 2)),
+        # 10/3 -> 3, 10/9 -> 1, 10/27 < 1 is dropped however large s is
+        (EarlyTerminate(max_iter=10, s=5), (1, 3)),
+    ],
+)
+def test_rung_schedules(spec: EarlyTerminate, rungs: tuple[int, ...]) -> None:
+    assert rung_schedule(spec, max_iteration=100) == rungs
+
+
+def test_min_iter_schedule_is_bounded_by_default() -> None:
+    rungs = rung_schedule(EarlyTerminate(min_iter=3))
+    assert rungs[:4] == (3, 9, 27, 81)
+    assert rungs[-1] == 3**19  # the last below 2**31
+
+
+# eta = 3, minimize. With n scores at the rung (own included), the top floor(n / 3) continue.
+@pytest.mark.parametrize(
+    ("score", "peers", "stop"),
+    [
+        (0.9, [0.5, 0.7], True),  # n=3: top 1 is 0.5
+        (0.4, [0.5, 0.7], False),  # n=3: it is the best
+        (0.5, [0.5, 0.9], False),  # n=3: ties with the best continue
+        (0.9, [0.1], False),  # n=2 < eta: too little evidence, continue
+        (0.9, [], False),  # first at the rung
+        (0.25, [0.1, 0.2, 0.3, 0.4, 0.5], True),  # n=6: top 2 are 0.1, 0.2
+        (0.15, [0.1, 0.2, 0.3, 0.4, 0.5], False),  # n=6: 0.1, 0.15 are the top 2
+        (0.3, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], False),  # n=9: top 3 are 0.1 .. 0.3
+        (0.35, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], True),
+        (math.nan, [0.5, 0.7], True),  # NaN ranks last
+        (0.6, [math.nan, math.nan], False),  # ... so a real score beats two NaNs
+    ],
+)
+def test_promotion_rule_minimize(score: float, peers: list[float], stop: bool) -> None:
+    assert should_stop(9, score, peers, goal="minimize", eta=3) is stop
+
+
+def test_promotion_rule_maximize() -> None:
+    assert should_stop(3, 0.7, [0.8, 0.6], goal="maximize", eta=3) is True  # top 1 is 0.8
+    assert should_stop(3, 0.9, [0.8, 0.6], goal="maximize", eta=3) is False
+    # eta 2, n=4: top 2 of 0.9, 0.8, 0.7, 0.6
+    assert should_stop(3, 0.8, [0.9, 0.7, 0.6], goal="maximize", eta=2) is False
+    assert should_stop(3, 0.7, [0.9, 0.8, 0.6], goal="maximize", eta=2) is True
+
+
+def test_non_strict_keeps_one_more_like_w_and_b_stopper() -> None:
+    # n=3, eta=3: strict keeps 1, non-strict keeps 2 (W&B's sorted(scores)[int(n / eta)]).
+    assert should_stop(3, 0.6, [0.5, 0.7], goal="minimize", eta=3, strict=True) is True
+    assert should_stop(3, 0.6, [0.5, 0.7], goal="minimize", eta=3, strict=False) is False
+    assert should_stop(3, 0.8, [0.5, 0.7], goal="minimize", eta=3, strict=False) is True
+
+
+def test_should_stop_ignores_non_rungs_when_told_the_rungs() -> None:
+    assert should_stop(4, 0.9, [0.1, 0.2], goal="minimize", eta=3, rungs=(3, 9)) is False
+    assert should_stop(3, 0.9, [0.1, 0.2], goal="minimize", eta=3, rungs=(3, 9)) is True
+
+
+def test_hyperband_decide() -> None:
+    hyperband = Hyperband(hyperband_sweep(min_iter=2, eta=2), max_iteration=20)
+    assert hyperband.rungs == (2, 4, 8, 16)
+    assert hyperband.decide(3, 100.0, [0.1, 0.2]) == Decision("continue", None, None)
+    # At rung 4, scores 0.3 (own), 0.1, 0.2, 0.4: top floor(4 / 2) = 2 are 0.1 and 0.2.
+    decision = hyperband.decide(4, 0.3, [0.1, 0.2, 0.4])
+    assert decision == Decision("stop", 4, 0.2) and decision.stop
+    assert hyperband.decide(4, 0.15, [0.1, 0.2, 0.4]) == Decision("continue", 4, 0.15)
+    # One peer: n=2 reaches eta=2, so the better of the two continues.
+    assert hyperband.decide(2, 0.5, [0.4]) == Decision("stop", 2, 0.4)
+    assert hyperband.decide(2, 0.5, []) == Decision("continue", 2, None)
+
+
+def test_hyperband_maximize_and_max_iter_form() -> None:
+    hyperband = Hyperband(hyperband_sweep("maximize", max_iter=27, s=2, strict=False))
+    assert hyperband.rungs == (3, 9)
+    assert (hyperband.goal, hyperband.eta, hyperband.strict) == ("maximize", 3.0, False)
+    # n=3, non-strict keeps 2: 0.9 and 0.8 continue, 0.7 stops.
+    assert hyperband.decide(9, 0.8, [0.9, 0.7]) == Decision("continue", 9, 0.8)
+    assert hyperband.decide(9, 0.7, [0.9, 0.8]) == Decision("stop", 9, 0.8)
+
+
+def test_peer_scores_come_from_intermediate_values() -> None:
+    others = [
+        TrialObservation({"a": 1}, 0.3, "complete", {3: 0.5, 9: 0.3}),
+        TrialObservation({"a": 2}, 0.6, "pruned", {3: 0.6}),
+        TrialObservation({"a": 1}, None, "running", {}),
+    ]
+    assert Hyperband.peer_scores(3, others) == [0.5, 0.6]
+    assert Hyperband.peer_scores(9, others) == [0.3]
+
+
+def test_hyperband_needs_an_early_terminate_block() -> None:
+    config = parse_sweep_config({"method": "random", "parameters": {"a": {"value": 1}}}, where="")
+    with pytest.raises(ValueError):
+        Hyperband(config)
