@@ -115,7 +115,34 @@ class Workflow(_Strict):
             where = f"methods.{name}"
             validate_hyperparameters(method, method_spec.fixed, where=f"{where}.fixed")
             _validate_search_space(method_spec.sweep, method_name=name, where=f"{where}.sweep")
+        from sweepfirst.engine.sweep_config import sweep_config_for
+
+        for task in self.tasks:
+            for name in self.methods:
+                if sweep_config_for(self, task, name).total_trials is None:
+                    raise SpecError(
+                        f"methods.{name}.sweep would never end: a random or bayes search over a "
+                        "continuous space needs run_cap; add run_cap: N."
+                    )
         return self
+
+    def budget_warnings(self) -> list[str]:
+        """Sentences saying where one method gets a bigger search budget than another."""
+        from sweepfirst.engine.sweep_config import sweep_config_for
+
+        warnings = []
+        for task in self.tasks:
+            budgets = {}
+            for name in self.methods:
+                config = sweep_config_for(self, task, name)
+                early = config.early_terminate
+                budgets[name] = (config.total_trials, None if early is None else (early.min_iter, early.max_iter, early.s, early.eta))
+            if len({b[0] for b in budgets.values()}) > 1:
+                described = ", ".join(f"{m} {b[0]} trials" for m, b in budgets.items())
+                warnings.append(f"{task}: the methods get unequal sweep budgets ({described}); the comparison favours the larger one.")
+            if len({b[1] for b in budgets.values()}) > 1:
+                warnings.append(f"{task}: the methods use different early termination; their sweeps are not equally thorough.")
+        return warnings
 
     def spec_hash(self) -> str:
         """Identifies the design; a state directory's run belongs to exactly one."""

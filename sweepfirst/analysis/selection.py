@@ -4,34 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from sweepfirst.engine.sweep_config import sweep_metric
 from sweepfirst.errors import PhaseNotReady
 from sweepfirst.spec import Workflow
 from sweepfirst.states import JobState
 from sweepfirst.store import runs as run_store
 from sweepfirst.store.jobs import config_hash
 from sweepfirst.store.models import Run
-
-
-@dataclass(frozen=True)
-class SweepMetric:
-    name: str
-    goal: str  # "maximize" | "minimize"
-
-
-def sweep_metric(workflow: Workflow, task: str, method: str) -> SweepMetric:
-    """The metric a (task, method) sweep optimises: the sweep config's, else the task's primary."""
-    from sweepfirst.training.tasks import get_task
-
-    metric = workflow.methods[method].sweep.get("metric") or {}
-    name = metric.get("name") or get_task(task).primary_metric
-    if not name.startswith("eval_"):
-        name = f"eval_{name}"
-    return SweepMetric(name=name, goal=metric.get("goal", "maximize"))
 
 
 def selection_split_label(workflow: Workflow) -> str:

@@ -81,6 +81,8 @@ def run(
     if optimal_config is not None and only_phase not in (None, Phase.PRODUCTION):
         console.fail("--optimal-config goes with --phase production (or no --phase).", code=2)
     spec = load_workflow(workflow or DEFAULT_WORKFLOW, overrides or []).restricted(tasks, methods)
+    for warning in spec.budget_warnings():
+        console.warn(warning)
     ctx = open_context(state_dir, db_url, artifacts, data_dir)
     # With --optimal-config, production may start a run of its own.
     lookup_phase = None if optimal_config is not None else only_phase

@@ -148,7 +148,7 @@ def _write_job_record(output_dir: Path, job: Job, outcome: Mapping[str, Any]) ->
 
 def execute_job(ctx: Context, lease: Lease) -> JobEvent:
     """Train the leased job and record how it ended; returns the recorded event."""
-    from sweepfirst.analysis.selection import sweep_metric
+    from sweepfirst.engine.sweep_config import sweep_metric
     from sweepfirst.engine.heartbeat import Heartbeat
     from sweepfirst.engine.pruning import make_pruner
     from sweepfirst.provenance import job_provenance

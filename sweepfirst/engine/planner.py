@@ -68,13 +68,13 @@ def sweep_trials(session: Session, run_id: int, task: str, method: str) -> list[
 
 def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trials: int) -> bool:
     """Top up every sweep cell with new trials; True when no cell will propose any more."""
-    from sweepfirst.search.config import parse_sweep_config
+    from sweepfirst.engine.sweep_config import sweep_config_for
     from sweepfirst.search.strategies import TrialObservation, make_proposer
 
     exhausted = True
     for task in workflow.tasks:
         for method_name, method_spec in workflow.methods.items():
-            config = parse_sweep_config(method_spec.sweep, where=f"methods.{method_name}.sweep")
+            config = sweep_config_for(workflow, task, method_name)
             proposer = make_proposer(config, seed=search_seed(workflow, task, method_name))
             trials = sweep_trials(session, run.id, task, method_name)
             history = [

@@ -1,0 +1,399 @@
+"""A report's content, independent of its format: sections of paragraphs, callouts, tables and
+figures.
+
+The HTML and Markdown writers only turn these blocks into markup, so what the report *says*
+(which numbers, which warnings, in which order) is decided once, here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from sweepfirst.analysis import formatting as fmt
+from sweepfirst.analysis import plots
+from sweepfirst.analysis.report_model import (
+    MethodResult,
+    ReportData,
+    SeedExampleTests,
+    SeedRun,
+    TaskResult,
+)
+from sweepfirst.analysis.statistics import PairedComparison, SeedSummary
+
+
+@dataclasses.dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Callout:
+    """A sentence the reader must not miss; ``level`` is "warning" or "note"."""
+
+    text: str
+    level: str = "warning"
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    caption: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    #: File name stem, unique within the report (Markdown writes ``<name>.png``).
+    name: str
+    png: bytes
+    caption: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Subheading:
+    text: str
+
+
+Block = Paragraph | Callout | Table | Figure | Subheading
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    title: str
+    #: Stable HTML id / Markdown anchor.
+    anchor: str
+    blocks: tuple[Block, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    title: str
+    #: Callouts shown above every section (selection on dev, degenerate runs).
+    alerts: tuple[Callout, ...]
+    sections: tuple[Section, ...]
+
+
+def build_document(data: ReportData) -> Document:
+    """Every section of the report, in reading order, with its figures rendered."""
+    sections = (
+        _run_section(data),
+        _summary_section(data),
+        _comparison_section(data),
+        _sweep_value_section(data),
+        _hyperparameter_section(data),
+        _learning_curve_section(data),
+        _seed_points_section(data),
+        _degenerate_section(data),
+        _provenance_section(data),
+    )
+    return Document(title=f"sweepfirst report: {data.run.name}", alerts=_alerts(data),
+                    sections=sections)
+
+
+def _alerts(data: ReportData) -> tuple[Callout, ...]:
+    alerts = []
+    if data.run.selection_on_dev:
+        alerts.append(Callout(
+            "Hyperparameters were selected on the dev set that the production scores are "
+            "reported on, so those scores are optimistically biased; select on a split held out "
+            "from train for an honest comparison."
+        ))
+    flagged = data.flagged_runs
+    if flagged:
+        alerts.append(Callout(
+            f"{len(flagged)} run{'s' if len(flagged) != 1 else ''} predicted (nearly) one class "
+            "or did no better than the majority class; see Degenerate runs. The summary shows "
+            "each method with and without them."
+        ))
+    return tuple(alerts)
+
+
+def _run_section(data: ReportData) -> Section:
+    run = data.run
+    facts = Table(("", ""), (
+        ("Run", run.name),
+        ("Workflow", run.workflow_name),
+        ("Created", fmt.timestamp(run.created_at)),
+        ("Finished", fmt.timestamp(run.finished_at)),
+        ("Selection split", run.selection_split + (" (the dev set!)" if run.selection_on_dev
+                                                   else "")),
+        ("Report generated", fmt.timestamp(data.generated_at)),
+    ))
+    phases = Table(
+        ("Phase", "Started", "Finished", "Duration"),
+        tuple((p.phase, fmt.timestamp(p.started_at), fmt.timestamp(p.finished_at),
+               fmt.duration(p.duration_seconds)) for p in run.phase_times),
+        caption="Phase times",
+    )
+    return Section("Run", "run", (facts, phases) if run.phase_times else (facts,))
+
+
+def _summary_section(data: ReportData) -> Section:
+    rows = []
+    for task in data.tasks:
+        for cell in task.methods:
+            n_flagged = sum(run.flagged for run in cell.production)
+            rows.append((
+                task.task, cell.method, task.metric,
+                *_summary_cells(cell.summary),
+                _without_flagged(cell, n_flagged),
+            ))
+    table = Table(
+        ("Task", "Method", "Metric", "n", "Mean ± std", "95% CI", "Min – max",
+         "Without flagged runs"),
+        tuple(rows),
+    )
+    notes = _summary_notes(data)
+    intro = Paragraph(
+        "Production scores on the dev set, one training run per seed with the configuration the "
+        "sweep chose. The 95% CI uses the t distribution over seeds: it says how much the mean "
+        "would move if the method were trained again, not how it would fare on other data."
+    )
+    return Section("Summary", "summary", (intro, table, *notes))
+
+
+def _summary_cells(summary: SeedSummary | None) -> tuple[str, str, str, str]:
+    if summary is None:
+        return ("0", fmt.MISSING, fmt.MISSING, fmt.MISSING)
+    ci = fmt.interval(summary.ci_low, summary.ci_high)
+    if summary.ci_low is None:
+        ci = "undefined (1 seed)"
+    return (str(summary.n), fmt.mean_std(summary.mean, summary.std), ci,
+            f"{fmt.score(summary.min)} – {fmt.score(summary.max)}")
+
+
+def _without_flagged(cell: MethodResult, n_flagged: int) -> str:
+    if n_flagged == 0:
+        return "none flagged"
+    kept = cell.summary_without_flagged
+    if kept is None:
+        return "all runs flagged"
+    return (f"n={kept.n}: {fmt.mean_std(kept.mean, kept.std)}, "
+            f"CI {fmt.interval(kept.ci_low, kept.ci_high)}")
+
+
+def _summary_notes(data: ReportData) -> list[Block]:
+    notes: list[Block] = []
+    for task in data.tasks:
+        for cell in task.methods:
+            if cell.summary is not None and cell.summary.note:
+                notes.append(Callout(f"{task.task} / {cell.method}: {cell.summary.note}", "note"))
+    return notes
+
+
+def _comparison_section(data: ReportData) -> Section:
+    blocks: list[Block] = [Paragraph(
+        "Differences are method A minus method B. Across seeds: a paired t-test over the seeds "
+        "both methods ran, with Cohen's d_z (mean difference / sd of the differences) as the "
+        "effect size. Per seed: a paired bootstrap over dev examples (95% interval of the "
+        "accuracy difference; BCa, or percentile above 5,000 examples) and McNemar's exact test, where b counts examples only A got "
+        "right and c those only B got right."
+    )]
+    compared = False
+    for task in data.tasks:
+        if not task.comparisons:
+            continue
+        compared = True
+        blocks.append(Subheading(f"{task.task} ({task.metric})"))
+        rows = []
+        for comparison in task.comparisons:
+            p = comparison.paired
+            rows.append((
+                f"{comparison.method_a} − {comparison.method_b}",
+                _seed_list(p.seeds),
+                fmt.signed(p.mean_difference),
+                fmt.interval(p.ci_low, p.ci_high, sign=True),
+                fmt.p_value(p.p_value),
+                fmt.effect(p.cohens_dz),
+            ))
+        blocks.append(Table(("A − B", "Paired seeds", "Mean difference", "95% CI", "p (paired t)",
+                             "d_z"), tuple(rows), caption="Across seeds"))
+        for comparison in task.comparisons:
+            blocks.extend(_comparison_notes(comparison.method_a, comparison.method_b,
+                                            comparison.paired))
+        for comparison in task.comparisons:
+            if comparison.per_seed:
+                blocks.append(_per_seed_table(comparison.method_a, comparison.method_b,
+                                              comparison.per_seed))
+    if not compared:
+        blocks.append(Paragraph("No task has two methods to compare."))
+    return Section("Method comparison", "comparison", tuple(blocks))
+
+
+def _comparison_notes(a: str, b: str, paired: PairedComparison) -> list[Block]:
+    notes: list[Block] = []
+    if paired.power_note:
+        notes.append(Callout(f"{a} − {b}: {paired.power_note}", "warning"))
+    if paired.note:
+        notes.append(Callout(f"{a} − {b}: {paired.note}", "note"))
+    if paired.unmatched_seeds:
+        notes.append(Callout(
+            f"{a} − {b}: seeds {_seed_list(paired.unmatched_seeds)} ran for only one of the "
+            "methods and are left out of the paired test.", "note"))
+    return notes
+
+
+def _per_seed_table(a: str, b: str, per_seed: tuple[SeedExampleTests, ...]) -> Table:
+    rows = []
+    for tests in per_seed:
+        boot, mc = tests.bootstrap, tests.mcnemar
+        rows.append((
+            str(tests.seed), str(boot.n_examples), fmt.score(boot.mean_a), fmt.score(boot.mean_b),
+            fmt.signed(boot.difference), fmt.interval(boot.ci_low, boot.ci_high, sign=True),
+            f"{mc.only_a_correct} / {mc.only_b_correct}", fmt.p_value(mc.p_value),
+        ))
+    return Table(
+        ("Seed", "Dev examples", f"Accuracy {a}", f"Accuracy {b}", "Difference",
+         "95% bootstrap CI", "McNemar b / c", "Exact p"),
+        tuple(rows), caption=f"{a} − {b} per seed, across dev examples",
+    )
+
+
+def _sweep_value_section(data: ReportData) -> Section:
+    rows = []
+    for task in data.tasks:
+        for cell in task.methods:
+            summary = cell.summary
+            production = summary.mean if summary else None
+            gap = (production - cell.selection_score
+                   if production is not None and cell.selection_score is not None else None)
+            baseline = cell.baseline_summary
+            gain = cell.sweep_gain
+            gain_text = fmt.MISSING
+            if gain is not None and gain.mean_difference is not None:
+                gain_text = (f"{fmt.signed(gain.mean_difference)} "
+                             f"{fmt.interval(gain.ci_low, gain.ci_high, sign=True)}, "
+                             f"p {fmt.p_value(gain.p_value)}")
+            rows.append((
+                task.task, cell.method, fmt.hyperparameters(cell.hyperparameters),
+                fmt.score(cell.selection_score), fmt.score(production), fmt.signed(gap),
+                (f"{fmt.mean_std(baseline.mean, baseline.std)} (n={baseline.n})"
+                 if baseline else "not run"),
+                gain_text,
+            ))
+    table = Table(
+        ("Task", "Method", "Chosen hyperparameters", "Selection score", "Production mean",
+         "Production − selection", "Default hyperparameters", "Tuned − default (95% CI, p)"),
+        tuple(rows),
+    )
+    intro = Paragraph(
+        "The selection score is the chosen trial's score on the selection split; production "
+        "trains the same configuration on all of train and scores the dev set. A production "
+        "mean well below the selection score means the sweep picked partly on noise. "
+        "Tuned − default compares against the method's default hyperparameters, paired by seed."
+    )
+    return Section("What the sweep bought", "sweep-value", (intro, table))
+
+
+def _hyperparameter_section(data: ReportData) -> Section:
+    blocks: list[Block] = [Paragraph(
+        "Each sweep trial's selection score against each hyperparameter; the star is the "
+        "chosen configuration. Learning rate is on a log axis."
+    )]
+    for task, cell in _cells(data):
+        png = plots.score_vs_hyperparameters(
+            cell.trials, metric=task.metric, title=f"{task.task} / {cell.method}",
+            chosen=cell.hyperparameters,
+        )
+        if png is not None:
+            blocks.append(Figure(_slug("sweep", task.task, cell.method), png,
+                                 f"{task.task} / {cell.method}: {len(cell.trials)} trials"))
+    if len(blocks) == 1:
+        blocks.append(Paragraph("No sweep trial finished with a score."))
+    return Section("Score vs hyperparameters", "hyperparameters", tuple(blocks))
+
+
+def _learning_curve_section(data: ReportData) -> Section:
+    blocks: list[Block] = []
+    for task, cell in _cells(data):
+        png = plots.learning_curves(cell.learning_curves, title=f"{task.task} / {cell.method}")
+        if png is not None:
+            blocks.append(Figure(_slug("curves", task.task, cell.method), png,
+                                 f"{task.task} / {cell.method}: learning curves"))
+    if not blocks:
+        blocks.append(Paragraph("No learning curves were recorded."))
+    return Section("Learning curves", "learning-curves", tuple(blocks))
+
+
+def _seed_points_section(data: ReportData) -> Section:
+    blocks: list[Block] = []
+    for task in data.tasks:
+        if any(cell.production for cell in task.methods):
+            blocks.append(Figure(_slug("seeds", task.task), plots.seed_points(task),
+                                 f"{task.task}: per-seed production scores"))
+    rows = tuple(
+        (task.task, cell.method, _seed_scores(cell.production), _seed_scores(cell.baseline))
+        for task, cell in _cells(data)
+    )
+    blocks.append(Table(("Task", "Method", "Production (seed: score)",
+                         "Default hyperparameters (seed: score)"), rows,
+                        caption="⚑ marks a degenerate run"))
+    return Section("Per-seed scores", "seeds", tuple(blocks))
+
+
+def _degenerate_section(data: ReportData) -> Section:
+    flagged = data.flagged_runs
+    unchecked = sum(run.degenerate is None for _, cell in _cells(data) for run in cell.production)
+    blocks: list[Block] = []
+    if flagged:
+        blocks.append(Table(
+            ("Task", "Method", "Kind", "Seed", "Score", "Reason"),
+            tuple((task, method, kind, str(run.seed), fmt.score(run.score),
+                   run.degenerate.reason if run.degenerate else "")
+                  for task, method, kind, run in flagged),
+        ))
+    else:
+        blocks.append(Paragraph("No run was flagged as degenerate."))
+    if unchecked:
+        blocks.append(Callout(
+            f"{unchecked} production run{'s' if unchecked != 1 else ''} had no predictions "
+            "recorded, so could not be checked.", "note"))
+    return Section("Degenerate runs", "degenerate", tuple(blocks))
+
+
+def _provenance_section(data: ReportData) -> Section:
+    prov = data.provenance
+    commit = prov.git_commit or "unknown"
+    if prov.git_dirty:
+        commit += " (uncommitted changes)"
+    blocks: list[Block] = [Table(("", ""), (
+        ("Git commit", commit),
+        ("Model", prov.model_name),
+        ("Model hash", prov.model_hash or fmt.MISSING),
+        ("Hardware", prov.hardware),
+    ))]
+    if prov.data_fingerprints:
+        blocks.append(Table(("Task", "Data fingerprint"),
+                            tuple(sorted(prov.data_fingerprints.items())), caption="Data"))
+    if prov.phase_costs:
+        blocks.append(Table(
+            ("Phase", "Jobs", "Wall time", "Accelerator time"),
+            tuple((c.phase, fmt.MISSING if c.jobs is None else str(c.jobs),
+                   fmt.duration(c.wall_seconds), fmt.duration(c.accelerator_seconds))
+                  for c in prov.phase_costs),
+            caption="Compute per phase",
+        ))
+    if prov.package_versions:
+        blocks.append(Table(("Package", "Version"), tuple(sorted(prov.package_versions.items())),
+                            caption="Package versions"))
+    return Section("Provenance", "provenance", tuple(blocks))
+
+
+def _cells(data: ReportData) -> list[tuple[TaskResult, MethodResult]]:
+    return [(task, cell) for task in data.tasks for cell in task.methods]
+
+
+def _seed_scores(runs: tuple[SeedRun, ...]) -> str:
+    if not runs:
+        return fmt.MISSING
+    return ", ".join(f"{r.seed}: {fmt.score(r.score)}{' ⚑' if r.flagged else ''}"
+                     for r in sorted(runs, key=lambda r: r.seed))
+
+
+def _seed_list(seeds: tuple[int, ...]) -> str:
+    return ", ".join(map(str, seeds)) if seeds else "none"
+
+
+def _slug(*parts: str) -> str:
+    return "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts)

@@ -1,0 +1,79 @@
+"""The figures render to PNG, skip what has no data, and pick sensible axes."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib.image
+import pytest
+
+from sweepfirst.analysis import plots
+from sweepfirst.analysis.report_model import (
+    HyperparameterValue,
+    LearningCurve,
+    ReportData,
+    SweepTrial,
+)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _image(png: bytes | None):  # type: ignore[no-untyped-def]
+    assert png is not None and png.startswith(PNG_SIGNATURE)
+    return matplotlib.image.imread(io.BytesIO(png), format="png")
+
+
+def test_score_vs_hyperparameters(sample_report: ReportData) -> None:
+    cell = sample_report.tasks[0].methods[0]
+    image = _image(plots.score_vs_hyperparameters(
+        cell.trials, metric="accuracy", title="MRPC / full", chosen=cell.hyperparameters))
+    assert image.shape[1] > image.shape[0]  # two panels side by side
+    assert image.std() > 0.05
+
+
+def test_many_hyperparameters_wrap_into_rows() -> None:
+    trials = [SweepTrial(i, {f"p{k}": float(i + k + 1) for k in range(5)}, 0.5 + i / 100,
+                         "succeeded") for i in range(4)]
+    image = _image(plots.score_vs_hyperparameters(trials, metric="f1", title="wide"))
+    assert image.shape[0] > 500  # two rows of panels
+
+
+def test_no_finished_trial_gives_no_figure() -> None:
+    trials = [SweepTrial(0, {"learning_rate": 1e-5}, None, "failed")]
+    assert plots.score_vs_hyperparameters(trials, metric="accuracy", title="x") is None
+
+
+def test_learning_curves(sample_report: ReportData) -> None:
+    cell = sample_report.tasks[0].methods[1]
+    _image(plots.learning_curves(cell.learning_curves, title="MRPC / lora"))
+    assert plots.learning_curves([], title="none") is None
+    empty = LearningCurve("job", "production", "loss", ())
+    assert plots.learning_curves([empty], title="empty") is None
+
+
+def test_seed_points(sample_report: ReportData) -> None:
+    for task in sample_report.tasks:
+        assert _image(plots.seed_points(task)).std() > 0.05
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "log", "categories"),
+    [
+        ("learning_rate", [2e-5, 5e-5], True, None),
+        ("warmup_ratio", [0.0, 0.1], False, None),
+        ("weight_scale", [1e-3, 1.0], True, None),  # spans three decades
+        ("per_device_train_batch_size", [32, 16, 32], False, ["16", "32"]),
+        ("lora_target", ["qv", "all"], False, ["all", "qv"]),
+    ],
+)
+def test_axis_choice(
+    name: str, values: list[HyperparameterValue], log: bool, categories: list[str] | None
+) -> None:
+    axis = plots._HyperparameterAxis(name, values)
+    assert axis.log is log
+    assert axis.categories == categories
+
+
+def test_learning_rate_ticks_read_like_learning_rates() -> None:
+    assert plots._short_scientific(2e-05) == "2e-5"
+    assert plots._short_scientific(0.001) == "1e-3"
