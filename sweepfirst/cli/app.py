@@ -6,7 +6,9 @@ import sys
 
 import typer
 
-from sweepfirst.cli import analyze, console, evaluate, jobs, run, status, train
+from sweepfirst.cli import analyze, console, evaluate, jobs, report, run, status, train
+from sweepfirst.cli import db as db_commands
+from sweepfirst.cli import launch, worker
 from sweepfirst.cli.options import command_settings
 from sweepfirst.errors import SweepfirstError
 
@@ -18,12 +20,16 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("run", **command_settings())(run.run)
-app.command("resume")(run.resume)
-app.command("status")(status.status)
-app.command("train")(train.train)
-app.command("analyze")(analyze.analyze)
-app.command("evaluate")(evaluate.evaluate)
+app.command("resume", **command_settings())(run.resume)
+app.command("status", **command_settings())(status.status)
+app.command("train", **command_settings())(train.train)
+app.command("analyze", **command_settings())(analyze.analyze)
+app.command("evaluate", **command_settings())(evaluate.evaluate)
+app.command("report", **command_settings())(report.report)
 app.add_typer(jobs.app, name="jobs")
+app.command("worker")(worker.worker)
+app.add_typer(launch.app, name="launch")
+app.add_typer(db_commands.app, name="db")
 
 
 def main(argv: list[str] | None = None) -> None:

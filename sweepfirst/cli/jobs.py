@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from sweepfirst.cli import console
-from sweepfirst.cli.options import DbUrl, JsonFlag, StateDir, open_context
+from sweepfirst.cli.options import DbUrl, JsonFlag, StateDir, command_settings, open_context
 from sweepfirst.states import JobPhase, JobState
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
@@ -36,7 +36,7 @@ def _enum_value(enum: Any, value: str | None, what: str) -> Any:
         console.fail(f"Unknown {what} {value!r}; use one of {', '.join(e.value for e in enum)}.", code=2)
 
 
-@app.command("list")
+@app.command("list", **command_settings())
 def list_jobs(
     run_ref: Annotated[str | None, typer.Option("--run", help="Run name or id [default: the latest].")] = None,
     phase: Annotated[str | None, typer.Option("--phase", help="sweep, production, baseline or train.")] = None,
@@ -49,7 +49,7 @@ def list_jobs(
     ctx = open_context(state_dir, db_url)
     job_phase = _enum_value(JobPhase, phase, "phase")
     job_state = _enum_value(JobState, state, "state")
-    with ctx.db.session() as session:
+    with ctx.db.session(readonly=True) as session:
         run = run_store.find_run(session, run_ref)
         jobs = job_store.list_jobs(session, run.id, phase=job_phase, states=[job_state] if job_state else None)
     if as_json:
@@ -63,7 +63,7 @@ def list_jobs(
     console.print_table(table)
 
 
-@app.command("show")
+@app.command("show", **command_settings())
 def show(
     job_id: Annotated[int, typer.Argument(help="Job id.")],
     as_json: JsonFlag = False,
@@ -72,7 +72,7 @@ def show(
 ) -> None:
     """One job: its configuration, metrics, error and every transition."""
     ctx = open_context(state_dir, db_url)
-    with ctx.db.session() as session:
+    with ctx.db.session(readonly=True) as session:
         data = job_to_dict(job_store.get_job(session, job_id))
         data["events"] = [{"at": e.at.isoformat(), "event": e.event, "from": e.from_state, "to": e.to_state,
                            "detail": e.detail} for e in job_store.job_events(session, job_id)]
@@ -88,7 +88,7 @@ def show(
                            + (f" ({event['detail']})" if event["detail"] else ""))
 
 
-@app.command("retry")
+@app.command("retry", **command_settings())
 def retry(
     job_ids: Annotated[list[int], typer.Argument(help="Failed or cancelled job ids.")],
     state_dir: StateDir = None,
@@ -102,7 +102,7 @@ def retry(
         console.success(f"job {job_id} is pending again")
 
 
-@app.command("cancel")
+@app.command("cancel", **command_settings())
 def cancel(
     job_ids: Annotated[list[int], typer.Argument(help="Pending or running job ids.")],
     state_dir: StateDir = None,

@@ -71,12 +71,22 @@ def expand_list_options(args: list[str]) -> list[str]:
     return expanded
 
 
-class ListOptionsCommand(TyperCommand):
-    """A command whose list options accept space-separated values."""
+class SweepfirstCommand(TyperCommand):
+    """Every sweepfirst command: list options take space-separated values, and a user mistake
+    (a SweepfirstError) becomes one styled sentence and an exit code instead of a traceback."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, expand_list_options(list(args)))
 
+    def invoke(self, ctx: click.Context) -> Any:
+        from sweepfirst.cli import console
+        from sweepfirst.errors import SweepfirstError
+
+        try:
+            return super().invoke(ctx)
+        except SweepfirstError as error:
+            console.fail(error.message, code=error.exit_code)
+
 
 def command_settings() -> dict[str, Any]:
-    return {"cls": ListOptionsCommand}
+    return {"cls": SweepfirstCommand}

@@ -7,14 +7,16 @@ only; the orchestrator sees the exit, returns the job to the queue and carries o
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import IO, Protocol
 
 from sweepfirst.engine.context import Context
 from sweepfirst.states import JobEvent, JobState
@@ -69,9 +71,16 @@ class InProcessExecutor:
 
 @dataclass
 class _Slot:
+    """One worker process (started on first use, restarted after it dies) and its current job."""
+
+    index: int
     gpu: str | None
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[str] | None = None
     lease: Lease | None = None
+    lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
 
 def _describe_exit(returncode: int) -> str:
@@ -83,24 +92,33 @@ def _describe_exit(returncode: int) -> str:
     return f"worker process exited with code {returncode} without recording an outcome"
 
 
+def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line.strip())
+    lines.put(None)  # the process closed its stdout: it is gone
+
+
 class SubprocessExecutor:
-    """N worker processes at once; with GPUs, one job per GPU via CUDA_VISIBLE_DEVICES."""
+    """N worker processes; with GPUs, one per GPU via CUDA_VISIBLE_DEVICES.
+
+    Each worker process serves jobs one at a time (see worker_process), so the heavy imports
+    happen once per worker while a crash still costs only the job it was running.
+    """
 
     def __init__(self, ctx: Context, *, workers: int, gpus: Sequence[str] | None = None) -> None:
         self._ctx = ctx
         if gpus:
-            self._slots = [_Slot(gpu=g) for g in gpus]
+            self._slots = [_Slot(index=i, gpu=g) for i, g in enumerate(gpus)]
         else:
-            self._slots = [_Slot(gpu=None) for _ in range(max(workers, 1))]
+            self._slots = [_Slot(index=i, gpu=None) for i in range(max(workers, 1))]
 
     def free_slots(self) -> int:
-        return sum(1 for s in self._slots if s.process is None)
+        return sum(1 for s in self._slots if s.lease is None)
 
     def busy(self) -> bool:
-        return any(s.process is not None for s in self._slots)
+        return any(s.lease is not None for s in self._slots)
 
-    def submit(self, lease: Lease) -> None:
-        slot = next(s for s in self._slots if s.process is None)
+    def _environment(self, slot: _Slot) -> dict[str, str]:
         env = dict(os.environ)
         env["SWEEPFIRST_DB_URL"] = self._ctx.db.url
         env["SWEEPFIRST_ARTIFACTS"] = str(self._ctx.artifacts.resolve())
@@ -109,37 +127,73 @@ class SubprocessExecutor:
             env["SWEEPFIRST_DATA_DIR"] = str(self._ctx.data_dir.resolve())
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot.gpu
-        with self._ctx.db.session() as session:
-            job = job_store.get_job(session, lease.job_id)
-            log_dir = self._ctx.job_dir(job.output_dir)
+        # Workers sharing the CPU each get their share of its cores (oversubscribed torch threads
+        # spin and slow everyone down), unless the user decided already.
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // len(self._slots))))
+        return env
+
+    def _start(self, slot: _Slot) -> subprocess.Popen[str]:
+        log_dir = self._ctx.state_dir / "workers"
         log_dir.mkdir(parents=True, exist_ok=True)
-        with (log_dir / "worker.log").open("ab") as log:
+        with (log_dir / f"worker-{slot.index}.log").open("a") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "sweepfirst.engine.worker_process",
-                 "--job-id", str(lease.job_id), "--lease-token", lease.token],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "sweepfirst.engine.worker_process"],
+                env=self._environment(slot),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                bufsize=1,
             )
-        slot.process, slot.lease = process, lease
+        slot.lines = queue.Queue()
+        assert process.stdout is not None
+        threading.Thread(target=_pump, args=(process.stdout, slot.lines), daemon=True).start()
+        slot.process = process
+        return process
+
+    def submit(self, lease: Lease) -> None:
+        slot = next(s for s in self._slots if s.lease is None)
+        process = slot.process if slot.alive() else self._start(slot)
+        assert process is not None and process.stdin is not None
+        slot.lease = lease
         # From now on the reaper watches the worker's pid, not ours.
         with self._ctx.db.session() as session:
-            try:
-                slot.lease = job_store.set_lease_owner(session, lease, f"{socket.gethostname()}:{process.pid}")
-            except Exception:  # noqa: BLE001 -- the worker may already have finished; poll() decides
-                pass
+            slot.lease = job_store.set_lease_owner(session, lease, f"{socket.gethostname()}:{process.pid}")
+        try:
+            process.stdin.write(f"{lease.job_id} {lease.token}\n")
+            process.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died just now; poll() sees the exit and takes the job back
 
     def poll(self) -> list[Finished]:
         finished = []
         for slot in self._slots:
-            if slot.process is None or slot.process.poll() is None:
+            if slot.lease is None:
                 continue
-            assert slot.lease is not None
-            reason = self._take_back_if_unrecorded(slot.lease, slot.process.returncode)
-            finished.append(Finished(slot.lease.job_id, reason))
-            slot.process, slot.lease = None, None
+            done = self._drain(slot)
+            if done:
+                finished.append(Finished(slot.lease.job_id))
+                slot.lease = None
+            elif not slot.alive():
+                assert slot.process is not None
+                reason = self._take_back_if_unrecorded(slot.lease, slot.process.wait())
+                finished.append(Finished(slot.lease.job_id, reason))
+                slot.lease, slot.process = None, None
         return finished
+
+    @staticmethod
+    def _drain(slot: _Slot) -> bool:
+        """True when the worker reported its current job done."""
+        assert slot.lease is not None
+        while True:
+            try:
+                line = slot.lines.get_nowait()
+            except queue.Empty:
+                return False
+            if line is None:
+                return False
+            if line.startswith(f"done {slot.lease.job_id} "):
+                return True
 
     def _take_back_if_unrecorded(self, lease: Lease, returncode: int) -> str | None:
         """A worker that died before recording an outcome: its job crashed (not failed)."""
@@ -154,8 +208,14 @@ class SubprocessExecutor:
     def stop(self) -> None:
         """Ask every worker to checkpoint and hand its job back, then wait for them."""
         for slot in self._slots:
-            if slot.process is not None and slot.process.poll() is None:
-                slot.process.send_signal(signal.SIGTERM)
+            if slot.alive():
+                assert slot.process is not None and slot.process.stdin is not None
+                if slot.lease is not None:
+                    slot.process.send_signal(signal.SIGTERM)
+                try:
+                    slot.process.stdin.close()  # an idle worker ends at end of input
+                except BrokenPipeError:
+                    pass
         for slot in self._slots:
             if slot.process is not None:
                 try:

@@ -30,7 +30,7 @@ JOB_PHASES: dict[Phase, tuple[JobPhase, ...]] = {
 class SchedulerOptions:
     #: Stop once the run has left this phase (None: run to the end).
     only_phase: Phase | None = None
-    poll_seconds: float = 0.5
+    poll_seconds: float = 1.0
     #: How many bayes trials may be in flight at once (defaults to the executor's slots).
     parallel_trials: int = 1
     should_stop: Callable[[], bool] = field(default=lambda: False)
@@ -100,6 +100,8 @@ class Scheduler:
 
     def _collect(self) -> bool:
         finished = self.executor.poll()
+        if not finished:
+            return False
         with self.ctx.db.session() as session:
             for done in finished:
                 job = job_store.get_job(session, done.job_id)
@@ -145,9 +147,13 @@ class Scheduler:
                 from sweepfirst.engine.planner import plan_production
 
                 plan_production(session, run, workflow)
+        with self.ctx.db.session() as session:
+            # Failures recorded by any worker (here or on another machine) get their retries.
+            for job_id in job_store.retry_failed_with_attempts_left(session, self.run_id):
+                self.notify(f"job {job_id}: failed; retrying")
         claimed = self._dispatch(phase)
         changed = self._collect() or claimed
-        with self.ctx.db.session() as session:
+        with self.ctx.db.session(readonly=True) as session:
             jobs = [j for p in JOB_PHASES[phase] for j in job_store.list_jobs(session, self.run_id, phase=p)]
         unfinished = [j for j in jobs if JobState(j.state) not in FINISHED_JOB_STATES]
         if unfinished or not planning_done or self.executor.busy():
@@ -193,10 +199,22 @@ class Scheduler:
         self._advance(Phase.PRODUCTION, "configurations chosen")
 
     def _report(self, run: Run) -> None:
+        from sweepfirst.analysis.report_builder import build_report_data
+        from sweepfirst.analysis.run_report import write_run_report
         from sweepfirst.analysis.summary import write_run_summary
 
         for path in write_run_summary(self.ctx, run.id):
             self.notify(f"wrote {path}")
+        try:
+            report = write_run_report(build_report_data(self.ctx, run.id),
+                                      self.ctx.run_dir(run.name) / "report", "html")
+        except (OSError, ValueError) as error:
+            # The run stays in its report phase (failed there), so `resume` writes it again.
+            raise PhaseNotReady(
+                f"The HTML report could not be written ({error}); fix the cause and run "
+                f"`sweepfirst resume` or `sweepfirst report {run.name}`."
+            ) from error
+        self.notify(f"report: {report}")
         self._advance(Phase.COMPLETED, "report written")
 
 

@@ -1,4 +1,11 @@
-"""Entry point of a worker subprocess: run one job whose lease the orchestrator handed over."""
+"""A worker subprocess: runs the jobs the orchestrator hands it, one at a time, until told to stop.
+
+The orchestrator claims a job, writes ``JOB_ID LEASE_TOKEN`` on this process's stdin and reads
+``done JOB_ID EVENT`` back on stdout. One process serves many jobs, so torch and transformers are
+imported once per worker, not once per job; if the process dies (OOM kill, segfault, SIGKILL),
+only its current job is affected, and the orchestrator returns that job to the queue and starts a
+fresh worker.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +22,15 @@ from sweepfirst.engine.execute import STOP_REQUESTED, execute_job, request_stop_
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store.jobs import Lease
 
+log = logging.getLogger("sweepfirst.worker")
+
 
 def _stop_when_parent_dies() -> None:
     """If the orchestrator dies (even by SIGKILL), checkpoint and hand the job back."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
     except OSError:
         pass
     parent = os.getppid()
@@ -34,20 +43,31 @@ def _stop_when_parent_dies() -> None:
     threading.Thread(target=_watch, daemon=True).start()
 
 
+def serve(ctx: Context) -> None:
+    """Run the jobs named on stdin until stdin closes or a stop is requested."""
+    for line in sys.stdin:
+        if STOP_REQUESTED.is_set():
+            return
+        job_id_text, _, token = line.strip().partition(" ")
+        if not job_id_text:
+            continue
+        lease = Lease(job_id=int(job_id_text), token=token, owner=job_store.this_process())
+        with ctx.db.session() as session:
+            lease = job_store.set_lease_owner(session, lease, job_store.this_process())
+        event = execute_job(ctx, lease)
+        log.info("job %s ended: %s", lease.job_id, event.value)
+        sys.stdout.write(f"done {lease.job_id} {event.value}\n")
+        sys.stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--job-id", type=int, required=True)
-    parser.add_argument("--lease-token", required=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     request_stop_on_signals()
     _stop_when_parent_dies()
-    ctx = Context.open()
-    lease = Lease(job_id=args.job_id, token=args.lease_token, owner=job_store.this_process())
-    with ctx.db.session() as session:
-        lease = job_store.set_lease_owner(session, lease, job_store.this_process())
-    event = execute_job(ctx, lease)
-    logging.getLogger(__name__).info("job %s ended: %s", args.job_id, event.value)
+    serve(Context.open())
     return 0
 
 

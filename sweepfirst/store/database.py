@@ -16,6 +16,7 @@ from sweepfirst.store.models import Base
 
 DEFAULT_DB_FILENAME = "sweepfirst.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READONLY_OPTION = "sweepfirst_readonly"
 
 
 def default_db_url(state_dir: Path) -> str:
@@ -27,7 +28,21 @@ def redact_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except sa_exc.ArgumentError:
-        return "<unparseable database URL>"
+        # Not a URL SQLAlchemy understands, but it may still hold "user:password@": keep only
+        # the scheme and what follows the last "@".
+        if "@" not in url:
+            return url
+        scheme, sep, _rest = url.partition("://")
+        return f"{scheme}{sep}***@{url.rpartition('@')[2]}" if sep else f"***@{url.rpartition('@')[2]}"
+
+
+def redact_secret(message: str, url: str) -> str:
+    """``message`` with the URL's password masked (a driver may quote its connection string)."""
+    try:
+        password = make_url(url).password
+    except sa_exc.ArgumentError:
+        return message
+    return message.replace(str(password), "***") if password else message
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -46,7 +61,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take no lock at all (WAL gives them a snapshot); a writer that took a plain
+        # BEGIN could fail to upgrade its lock, so writers queue up front instead.
+        readonly = connection.get_execution_options().get(READONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -58,7 +76,7 @@ class Database:
             parsed = make_url(url)
         except sa_exc.ArgumentError:
             raise DatabaseError(
-                f"The database URL {url!r} is not valid; use sqlite:///PATH or "
+                f"The database URL {redact_url(url)!r} is not valid; use sqlite:///PATH or "
                 "postgresql+psycopg://USER@HOST/DB."
             ) from None
         self.dialect = parsed.get_backend_name()
@@ -73,11 +91,14 @@ class Database:
             self.engine = create_engine(url, **kwargs)
         except (sa_exc.ArgumentError, ModuleNotFoundError) as error:
             raise DatabaseError(
-                f"Cannot open {redact_url(url)}: {error}; check --db-url."
+                f"Cannot open {redact_url(url)}: {redact_secret(str(error), url)}; check --db-url."
             ) from None
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -95,10 +116,13 @@ class Database:
             Base.metadata.create_all(self.engine)
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: commit on success, roll back on any error, always close."""
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any error, always close.
+
+        ``readonly`` sessions never block writers on SQLite (use them for queries).
+        """
         with self._translate_errors():
-            session = self._sessions()
+            session = (self._read_sessions if readonly else self._sessions)()
             try:
                 yield session
                 session.commit()
@@ -108,6 +132,10 @@ class Database:
             finally:
                 session.close()
 
+    def translate_errors(self) -> contextlib.AbstractContextManager[None]:
+        """Driver errors inside become a DatabaseError that names the (redacted) URL."""
+        return self._translate_errors()
+
     @contextlib.contextmanager
     def _translate_errors(self) -> Iterator[None]:
         try:
@@ -116,7 +144,8 @@ class Database:
             raise
         except sa_exc.OperationalError as error:
             raise DatabaseError(
-                f"The state database {redact_url(self.url)} failed: {error.orig}; "
+                f"The state database {redact_url(self.url)} failed: "
+                f"{redact_secret(str(error.orig), self.url)}; "
                 "check that it is reachable and not corrupted (--db-url / --state-dir)."
             ) from None
 

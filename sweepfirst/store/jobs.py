@@ -96,6 +96,13 @@ def ensure_jobs(session: Session, run_id: int, specs: Iterable[JobSpec]) -> list
     return created
 
 
+def _current_state(session: Session, job_id: int) -> str:
+    current = session.scalar(select(Job.state).where(Job.id == job_id))
+    if current is None:
+        raise NotFound(f"There is no job {job_id}; `sweepfirst jobs list` shows the jobs.")
+    return current
+
+
 def transition(
     session: Session,
     job_id: int,
@@ -110,9 +117,9 @@ def transition(
     With ``held_token`` only the holder of that lease may make the change.
     """
     legal_from, to_state = JOB_TRANSITIONS[event]
-    current = session.scalar(select(Job.state).where(Job.id == job_id))
-    if current is None:
-        raise NotFound(f"There is no job {job_id}; `sweepfirst jobs list` shows the jobs.")
+    # With one legal from-state a successful UPDATE says what the state was: skip the read (the
+    # hot path of claim and finish); it is only needed for an error message.
+    current = None if len(legal_from) == 1 else _current_state(session, job_id)
     statement = update(Job).where(
         Job.id == job_id, Job.state.in_([s.value for s in legal_from])
     )
@@ -124,6 +131,7 @@ def transition(
         )
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
+        current = current or _current_state(session, job_id)
         if held_token is not None and current == JobState.RUNNING.value:
             raise LeaseLost(f"Job {job_id} is no longer leased to this worker.")
         raise IllegalTransition(
@@ -134,7 +142,7 @@ def transition(
         JobEventRow(
             job_id=job_id,
             event=event.value,
-            from_state=current,
+            from_state=current or next(iter(legal_from)).value,
             to_state=to_state.value,
             detail=detail,
         )

@@ -1,0 +1,313 @@
+"""A worker: runs the jobs of every active run in a shared state database, from any machine.
+
+`sweepfirst worker` (by hand, or as a Slurm job through `sweepfirst launch slurm`) opens the state
+database, finds the *active* runs (those in a working phase) and runs their jobs in subprocesses
+through the same `SubprocessExecutor` that `sweepfirst run` uses: one slot per GPU, or N CPU slots.
+
+Phase advancement -- the design decision. A worker also moves runs forward (plans sweep trials,
+advances phases, analyses, writes reports) with the existing `Scheduler`, so a fleet of workers
+needs no orchestrator process that must stay alive. Executing jobs needs no coordination (claims
+are guarded UPDATEs), but planning does (two workers could each add "the next bayes trial"), so only
+the run's *coordinator* -- whichever worker holds the run's lock (`engine.coordination`), released
+the moment its process or connection dies -- plans and advances; every other worker only claims and
+runs jobs. Phase changes stay guarded UPDATEs underneath, so a race with a `sweepfirst run` on the
+same database is safe: the loser gets IllegalTransition (or, while planning, a unique-key conflict)
+and looks again.
+
+A worker leaves when no active run has a pending or running job (jobs running elsewhere may open the
+next phase, or their worker may die and their leases need reaping), or never with ``wait``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import exc as sa_exc
+
+from sweepfirst.engine.context import Context
+from sweepfirst.engine.coordination import CoordinatorLocks
+from sweepfirst.engine.executors import Executor, Finished, SubprocessExecutor
+from sweepfirst.engine.scheduler import JOB_PHASES, Scheduler, SchedulerOptions
+from sweepfirst.errors import (
+    DatabaseError,
+    IllegalTransition,
+    LeaseLost,
+    PhaseNotReady,
+    StateError,
+    SweepfirstError,
+)
+from sweepfirst.states import JobState, Phase
+from sweepfirst.store import jobs as job_store
+from sweepfirst.store import runs as run_store
+from sweepfirst.store.jobs import Lease
+from sweepfirst.store.models import Run
+
+log = logging.getLogger(__name__)
+
+Notify = Callable[[str], None]
+
+#: Consecutive database failures a worker rides out (leases outlive short outages) before giving up.
+MAX_DATABASE_FAILURES = 10
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
+
+
+def check_artifact_root(path: Path | str) -> None:
+    """Artifacts must be a path every worker sees (local disk, NFS, Lustre, a mounted bucket)."""
+    if _URL_SCHEME.match(str(path)):
+        raise StateError(
+            f"The artifact store {str(path)!r} is a URL, and fsspec URLs are not supported yet; mount "
+            "the store (NFS, Lustre, s3fs/gcsfuse) and pass its local path with --artifacts."
+        )
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    #: Jobs at once when no GPUs are given.
+    workers: int = 1
+    #: One job per GPU, each with CUDA_VISIBLE_DEVICES set to its id.
+    gpus: tuple[str, ...] | None = None
+    #: Only this run (name or id); None: every active run.
+    run: str | None = None
+    #: Keep polling for work forever instead of leaving when none is left.
+    wait: bool = False
+    poll_seconds: float = 2.0
+
+    @property
+    def slots(self) -> int:
+        return len(self.gpus) if self.gpus else max(self.workers, 1)
+
+
+@dataclass
+class WorkerSummary:
+    """What a worker did, for its last line of output (and submitit's result pickle)."""
+
+    jobs_started: int = 0
+    runs: set[str] = field(default_factory=set)
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"jobs_started": self.jobs_started, "runs": sorted(self.runs), "reason": self.reason}
+
+
+class _CountingExecutor:
+    """Counts the jobs this worker started; otherwise the executor it wraps."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+        self.started = 0
+
+    def free_slots(self) -> int:
+        return self.inner.free_slots()
+
+    def submit(self, lease: Lease) -> None:
+        self.started += 1
+        self.inner.submit(lease)
+
+    def poll(self) -> list[Finished]:
+        return self.inner.poll()
+
+    def busy(self) -> bool:
+        return self.inner.busy()
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+
+class RunDriver(Scheduler):
+    """One run as a worker sees it: one step of `Scheduler.drive` at a time, as coordinator or helper."""
+
+    def coordinate(self) -> bool:
+        """Plan, advance, analyse or report as needed, and run jobs; True when something changed."""
+        run, phase = self._look()
+        if not phase.is_working():
+            return False
+        try:
+            return self._step(run, phase)
+        except (IllegalTransition, sa_exc.IntegrityError):
+            return True  # another orchestrator moved or planned the run first: look again
+        except PhaseNotReady as error:
+            self._fail_quietly(phase, error.message)
+            return True
+        except DatabaseError:
+            raise
+        except SweepfirstError as error:
+            # The run cannot go on (bad data folder, ...); fail it, visibly, rather than the worker.
+            self._fail_quietly(phase, error.message)
+            return True
+
+    def assist(self) -> bool:
+        """Only claim and run this run's jobs (another worker coordinates it)."""
+        _run, phase = self._look()
+        if phase not in JOB_PHASES:
+            return False
+        try:
+            return self._dispatch(phase) | self._collect()
+        except (IllegalTransition, LeaseLost):
+            return True  # e.g. two workers retrying the same failed job: the other one won
+
+    def collect(self) -> bool:
+        try:
+            return self._collect()
+        except IllegalTransition:
+            return True
+
+    def _look(self) -> tuple[Run, Phase]:
+        with self.ctx.db.session() as session:
+            for job_id in job_store.reap_expired_leases(session, run_ids=[self.run_id]):
+                self.notify(f"job {job_id}: its worker is gone; back in the queue")
+            run = run_store.find_run(session, self.run_id)
+            return run, Phase(run.phase)
+
+    def _fail_quietly(self, phase: Phase, message: str) -> None:
+        try:
+            self._fail(phase, message)
+        except IllegalTransition:
+            pass  # someone else already moved the run on
+
+
+class Worker:
+    """Serves jobs of the active runs of one state database until none are left (or forever)."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        options: WorkerOptions,
+        *,
+        executor: Executor | None = None,
+        notify: Notify = lambda _line: None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        check_artifact_root(ctx.artifacts)
+        self.ctx = ctx
+        self.options = options
+        self.notify = notify
+        inner = executor or SubprocessExecutor(ctx, workers=options.workers, gpus=options.gpus)
+        self.executor = _CountingExecutor(inner)
+        self._stop = threading.Event()
+        self._external_stop = should_stop or (lambda: False)
+        self._locks = CoordinatorLocks(ctx.db)
+        self._drivers: dict[int, RunDriver] = {}
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set() or self._external_stop()
+
+    def request_stop(self) -> None:
+        """Claim nothing more; `serve` then stops its running jobs (they checkpoint and go back to
+        pending) and returns. Only sets a flag, so a signal handler may call it."""
+        self._stop.set()
+
+    def serve(self) -> WorkerSummary:
+        summary = WorkerSummary()
+        run_filter = self._resolve_run_filter()
+        failures = 0
+        try:
+            while True:
+                if self.should_stop():
+                    summary.reason = "stop requested; running jobs were checkpointed and handed back"
+                    break
+                try:
+                    runs, progressed, open_jobs = self._tick(run_filter, summary)
+                    failures = 0
+                except DatabaseError as error:
+                    failures += 1
+                    if failures > MAX_DATABASE_FAILURES:
+                        raise
+                    self.notify(f"warning: {error.message} (retrying)")
+                    self._pause([])
+                    continue
+                if not self.options.wait and not progressed and not self.executor.busy():
+                    if run_filter is not None and not runs:
+                        summary.reason = self._filtered_run_is_done(run_filter)
+                        break
+                    if not runs:
+                        summary.reason = "no active run is left in this database"
+                        break
+                    if open_jobs == 0:
+                        summary.reason = "no pending or running job is left in any active run"
+                        break
+                if not progressed:
+                    self._pause(list(self._drivers.values()))
+        finally:
+            self.executor.stop()
+            self._locks.close()
+            summary.jobs_started = self.executor.started
+        return summary
+
+    def _tick(self, run_filter: int | None, summary: WorkerSummary) -> tuple[list[Run], bool, int]:
+        """One pass over the active runs: (those runs, whether anything changed, their open jobs)."""
+        runs = self._active_runs(run_filter)
+        active = {run.id for run in runs}
+        self._locks.release_all_but(active)
+        for run_id in [r for r in self._drivers if r not in active]:
+            del self._drivers[run_id]
+        progressed = False
+        for run in runs:
+            if self.should_stop():
+                break
+            driver = self._driver(run)
+            coordinating = self._locks.try_hold(run.id)
+            progressed |= driver.coordinate() if coordinating else driver.assist()
+            summary.runs.add(run.name)
+        progressed |= self._collect_all()
+        return runs, progressed, self._open_jobs(active)
+
+    def _driver(self, run: Run) -> RunDriver:
+        if run.id not in self._drivers:
+            options = SchedulerOptions(
+                poll_seconds=self.options.poll_seconds,
+                parallel_trials=self.options.slots,
+                should_stop=self.should_stop,
+            )
+            name = run.name
+            self._drivers[run.id] = RunDriver(
+                self.ctx, run.id, self.executor, options, lambda line: self.notify(f"{name}: {line}")
+            )
+        return self._drivers[run.id]
+
+    def _collect_all(self) -> bool:
+        drivers = list(self._drivers.values())
+        return drivers[0].collect() if drivers and self.executor.busy() else False
+
+    def _resolve_run_filter(self) -> int | None:
+        if self.options.run is None:
+            return None
+        with self.ctx.db.session() as session:
+            return run_store.find_run(session, self.options.run).id
+
+    def _filtered_run_is_done(self, run_id: int) -> str:
+        with self.ctx.db.session() as session:
+            run = run_store.find_run(session, run_id)
+        if run.phase == Phase.PLANNED.value:
+            return f"run {run.name} has not started; start it with `sweepfirst run` or `sweepfirst launch`"
+        return f"run {run.name} is {run.phase}"
+
+    def _active_runs(self, run_filter: int | None) -> list[Run]:
+        with self.ctx.db.session(readonly=True) as session:
+            runs = [r for r in run_store.list_runs(session) if Phase(r.phase).is_working()]
+        return [r for r in runs if run_filter is None or r.id == run_filter]
+
+    def _open_jobs(self, run_ids: set[int]) -> int:
+        if not run_ids:
+            return 0
+        open_states = (JobState.PENDING.value, JobState.RUNNING.value)
+        with self.ctx.db.session(readonly=True) as session:
+            return sum(
+                n
+                for run_id in run_ids
+                for (_p, _t, _m, state), n in job_store.count_by_state(session, run_id).items()
+                if state in open_states
+            )
+
+    def _pause(self, drivers: Sequence[RunDriver]) -> None:
+        """Wait up to poll_seconds, but come back as soon as a job of ours finishes."""
+        deadline = time.monotonic() + self.options.poll_seconds
+        while time.monotonic() < deadline and not self.should_stop():
+            if drivers and self.executor.busy() and drivers[0].collect():
+                return
+            time.sleep(0.05)
