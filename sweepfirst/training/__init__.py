@@ -1,1 +1,42 @@
-"""training."""
+"""Training: the task registry, data loading, the Trainer wrapper, checkpoints and tracking.
+
+Only this package imports torch, transformers, peft and datasets, and only when a job actually
+trains: importing ``sweepfirst.training`` (requests, hooks, results, tasks) is cheap, and
+``run_training`` loads the heavy runner on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sweepfirst.training.hooks import NO_HOOKS, TrainingHooks
+from sweepfirst.training.hyperparameters import Hyperparameters, parse_hyperparameters
+from sweepfirst.training.request import TrainingRequest, WandbSettings
+from sweepfirst.training.result import TrainingResult
+from sweepfirst.training.tasks import TASKS, TaskSpec, get_task
+
+if TYPE_CHECKING:
+    from sweepfirst.training.runner import run_training
+
+__all__ = [
+    "NO_HOOKS",
+    "TASKS",
+    "Hyperparameters",
+    "TaskSpec",
+    "TrainingHooks",
+    "TrainingRequest",
+    "TrainingResult",
+    "WandbSettings",
+    "get_task",
+    "parse_hyperparameters",
+    "run_training",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # `run_training` pulls in torch: import it only when someone asks for it.
+    if name == "run_training":
+        from sweepfirst.training.runner import run_training
+
+        return run_training
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,109 @@
+"""From a request to ``TrainingArguments``: schedule, precision, evaluation cadence, reporting."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sweepfirst.errors import SweepfirstError
+from sweepfirst.training.hyperparameters import Hyperparameters
+from sweepfirst.training.request import TrainingRequest
+from sweepfirst.training.tokenization import LENGTH_COLUMN
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
+
+#: Checkpoints kept per job: the newest (to resume from) and one before it.
+SAVE_TOTAL_LIMIT = 2
+#: Evaluation batches are sorted by length, so a large batch wastes little on padding.
+MIN_EVAL_BATCH_SIZE = 64
+#: Log the training loss at least this often (in optimizer steps).
+MAX_LOGGING_INTERVAL = 50
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How many optimizer steps a job takes and when it evaluates."""
+
+    steps_per_epoch: int
+    eval_steps: int
+    total_steps: int
+
+
+def make_schedule(
+    num_train_examples: int, params: Hyperparameters, evaluations_per_epoch: int
+) -> Schedule:
+    """The step counts of a single-device job over ``num_train_examples`` examples.
+
+    Matches the Trainer's own arithmetic (one step per batch, the last batch may be short).
+    """
+    steps_per_epoch = max(1, math.ceil(num_train_examples / params.per_device_train_batch_size))
+    # ceil: never more than `evaluations_per_epoch` evaluations in an epoch. The Trainer adds a
+    # last evaluation at the final step if the cadence does not land on it.
+    eval_steps = max(1, math.ceil(steps_per_epoch / evaluations_per_epoch))
+    total_steps = math.ceil(params.num_train_epochs * steps_per_epoch)
+    return Schedule(steps_per_epoch, eval_steps, total_steps)
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` -> ``bf16`` on a GPU that supports it, else ``fp32``; explicit choices are checked."""
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if precision == "auto":
+        return "bf16" if has_cuda and torch.cuda.is_bf16_supported() else "fp32"
+    if precision == "fp16" and not has_cuda:
+        raise SweepfirstError("precision 'fp16' needs a CUDA GPU; use 'auto', 'fp32' or 'bf16'.")
+    if precision == "bf16" and has_cuda and not torch.cuda.is_bf16_supported():
+        raise SweepfirstError("This GPU does not support bf16; use 'auto', 'fp16' or 'fp32'.")
+    return precision
+
+
+def build_training_arguments(
+    request: TrainingRequest, params: Hyperparameters, schedule: Schedule, precision: str
+) -> TrainingArguments:
+    """The ``TrainingArguments`` of one job."""
+    from transformers import TrainingArguments
+
+    save = request.save_checkpoints
+    try:
+        return TrainingArguments(
+            output_dir=str(request.output_dir),
+            seed=request.seed,
+            learning_rate=params.learning_rate,
+            per_device_train_batch_size=params.per_device_train_batch_size,
+            per_device_eval_batch_size=max(MIN_EVAL_BATCH_SIZE, params.per_device_train_batch_size),
+            num_train_epochs=params.num_train_epochs,
+            weight_decay=params.weight_decay,
+            # transformers 5: a float in [0, 1) is a ratio of the total steps (no warmup_ratio).
+            warmup_steps=params.warmup_ratio,
+            lr_scheduler_type="linear",
+            eval_strategy="steps",
+            eval_steps=schedule.eval_steps,
+            save_strategy="steps" if save else "no",
+            save_steps=schedule.eval_steps,
+            save_total_limit=SAVE_TOTAL_LIMIT,
+            # We report the final model, not the best one: picking the best step on the split we
+            # report would be selection on the test set.
+            load_best_model_at_end=False,
+            logging_strategy="steps",
+            logging_steps=max(1, min(MAX_LOGGING_INTERVAL, schedule.eval_steps)),
+            train_sampling_strategy="group_by_length",
+            length_column_name=LENGTH_COLUMN,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            report_to=["wandb"] if request.wandb.enabled else "none",
+            run_name=request.wandb.name,
+            disable_tqdm=True,
+            # Pinned memory only helps when batches go to a GPU.
+            dataloader_pin_memory=_has_cuda(),
+        )
+    except ValueError as exc:
+        raise SweepfirstError(f"The training settings are not valid here: {exc}") from exc
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

