@@ -68,6 +68,9 @@ class TrainingSpec(_Strict):
     lease_seconds: float = Field(120.0, ge=2)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     save_checkpoints: bool = True
+    #: Keep a succeeded job's checkpoints (they only serve resuming; MiniLM's are ~270 MB each).
+    #: Pruned jobs always keep theirs, so a later promotion could continue them.
+    keep_checkpoints: bool = False
 
 
 class WandbSpec(_Strict):
@@ -275,10 +278,46 @@ def read_yaml_file(path: Path, *, what: str) -> Any:
         raise SpecError(f"The {what} {str(path)!r} is not valid YAML{where}; fix its syntax.") from None
 
 
-def load_workflow(path: Path, overrides: Sequence[str] = ()) -> Workflow:
+def _include_sweep_files(raw: dict[str, Any], base: Path, sweep_files: Mapping[str, Path]) -> None:
+    """`sweep: file.yaml` in a workflow, or `--sweep-config METHOD=FILE`: an existing W&B sweep
+    YAML, used unchanged."""
+    methods = raw.get("methods")
+    if not isinstance(methods, dict):
+        return
+    for method, file in sweep_files.items():
+        methods.setdefault(method, {})
+        if not isinstance(methods[method], dict):
+            methods[method] = {}
+        methods[method]["sweep"] = str(file)
+    for method, spec in methods.items():
+        if isinstance(spec, dict) and isinstance(spec.get("sweep"), str):
+            file = Path(spec["sweep"])
+            if not file.is_absolute() and not file.exists():
+                file = base / file
+            loaded = read_yaml_file(file, what=f"sweep config of {method}")
+            if not isinstance(loaded, dict):
+                raise SpecError(f"The sweep config {str(file)!r} of {method} must be a YAML mapping (a W&B sweep config).")
+            spec["sweep"] = loaded
+
+
+def parse_sweep_config_options(values: Sequence[str]) -> dict[str, Path]:
+    """`--sweep-config lora=lora_sweep.yaml` -> {"lora": Path("lora_sweep.yaml")}."""
+    parsed = {}
+    for value in values:
+        method, sep, file = value.partition("=")
+        if not sep or not method or not file:
+            raise SpecError(f"--sweep-config {value!r} is not METHOD=FILE; write it like --sweep-config lora=sweep.yaml.")
+        parsed[method] = Path(file)
+    return parsed
+
+
+def load_workflow(
+    path: Path, overrides: Sequence[str] = (), sweep_files: Mapping[str, Path] | None = None
+) -> Workflow:
     """Read, override and validate a workflow file."""
     raw = read_yaml_file(path, what="workflow file")
     if not isinstance(raw, dict):
         raise SpecError(f"The workflow file {str(path)!r} must hold a YAML mapping of fields.")
     raw.setdefault("name", path.stem)
+    _include_sweep_files(raw, path.parent, sweep_files or {})
     return validate_workflow(apply_overrides(raw, overrides), source=str(path))

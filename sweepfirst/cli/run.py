@@ -65,6 +65,7 @@ def run(
     phase: Annotated[str | None, typer.Option("--phase", help="Run one phase of the current run: sweep, analysis or production.")] = None,
     optimal_config: Annotated[Path | None, typer.Option("--optimal-config", help="optimal_hyperparameters.yaml to use for production.")] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a workflow field: --set data.max_train_samples=512.")] = None,
+    sweep_configs: Annotated[list[str] | None, typer.Option("--sweep-config", help="A W&B sweep YAML for one method: --sweep-config lora=sweep.yaml.")] = None,
     new_run: Annotated[bool, typer.Option("--new-run", help="Start a new run even if one is unfinished.")] = False,
     workers: Workers = 1,
     gpus: Gpus = None,
@@ -80,7 +81,11 @@ def run(
     only_phase = _parse_phase(phase)
     if optimal_config is not None and only_phase not in (None, Phase.PRODUCTION):
         console.fail("--optimal-config goes with --phase production (or no --phase).", code=2)
-    spec = load_workflow(workflow or DEFAULT_WORKFLOW, overrides or []).restricted(tasks, methods)
+    from sweepfirst.spec import parse_sweep_config_options
+
+    spec = load_workflow(
+        workflow or DEFAULT_WORKFLOW, overrides or [], parse_sweep_config_options(sweep_configs or [])
+    ).restricted(tasks, methods)
     for warning in spec.budget_warnings():
         console.warn(warning)
     ctx = open_context(state_dir, db_url, artifacts, data_dir)

@@ -139,6 +139,6 @@ def status(
         console.print_text(f"chosen {sel['task']}/{sel['method']}: {sel['hyperparameters']} ({score})")
     for job in data["flagged_jobs"]:
         console.print_text(
-            f"flagged job {job['job']} {job['phase']} {job['task']}/{job['method']} seed {job['seed']}: "
-            f"degenerate ({job['reason']})"
+            f"flagged job {job['job']} {job['phase']} {job['task']}/{job['method']} seed {job['seed']} "
+            f"as degenerate: {job['reason']}"
         )

@@ -197,8 +197,19 @@ def execute_job(ctx: Context, lease: Lease) -> JobEvent:
     if result.status == "pruned":
         return _finish(ctx, lease, JobEvent.PRUNED, detail=f"pruned at evaluation {hooks.evaluations}",
                        metrics=result.metrics, score=score, provenance=provenance)
-    return _finish(ctx, lease, JobEvent.SUCCEEDED, metrics=result.metrics, score=score,
-                   provenance=provenance)
+    event = _finish(ctx, lease, JobEvent.SUCCEEDED, metrics=result.metrics, score=score, provenance=provenance)
+    if event is JobEvent.SUCCEEDED and not workflow.training.keep_checkpoints:
+        remove_checkpoints(ctx.job_dir(job.output_dir))
+    return event
+
+
+def remove_checkpoints(output_dir: Path) -> None:
+    """Free the disk a finished job's resume points take; metrics and predictions stay."""
+    import shutil
+
+    for path in output_dir.glob("checkpoint-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(output_dir / ".staging", ignore_errors=True)
 
 
 def _finish(ctx: Context, lease: Lease, event: JobEvent, *, detail: str | None = None, **values: Any) -> JobEvent:

@@ -39,7 +39,8 @@ def _parse(workflow_json: str, task: str, method: str) -> SweepConfig:
     where = f"methods.{method}.sweep"
     config = parse_sweep_config(raw, where=where)
     assert config.metric is not None
-    available = {metric_key(m) for m in spec.metric_names}
+    # The Trainer reports the evaluation loss for every task.
+    available = {metric_key(m) for m in spec.metric_names} | {"eval_loss"}
     if metric_key(config.metric.name) not in available:
         raise SpecError(
             f"{where}.metric.name is {config.metric.name!r}, which task {task} does not report; "

@@ -14,8 +14,11 @@ runs jobs. Phase changes stay guarded UPDATEs underneath, so a race with a `swee
 same database is safe: the loser gets IllegalTransition (or, while planning, a unique-key conflict)
 and looks again.
 
-A worker leaves when no active run has a pending or running job (jobs running elsewhere may open the
-next phase, or their worker may die and their leases need reaping), or never with ``wait``.
+When to leave (without ``wait``): when no more work can come. A worker stays while an active run is
+in its sweep or analysis (production jobs will follow), or has a pending or running job (a running
+job's worker may die, and its lease then needs reaping and the job a new worker). It leaves once
+every active run is in production or report with nothing pending or running -- the run's
+coordinator writes the report -- or when no run is active.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ Notify = Callable[[str], None]
 
 #: Consecutive database failures a worker rides out (leases outlive short outages) before giving up.
 MAX_DATABASE_FAILURES = 10
+#: Phases after which a run still plans jobs (production's).
+_PHASES_BEFORE_PRODUCTION = frozenset({Phase.SWEEP, Phase.ANALYSIS})
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
 
 
@@ -212,7 +217,7 @@ class Worker:
                     summary.reason = "stop requested; running jobs were checkpointed and handed back"
                     break
                 try:
-                    runs, progressed, open_jobs = self._tick(run_filter, summary)
+                    runs, progressed, more_may_come = self._tick(run_filter, summary)
                     failures = 0
                 except DatabaseError as error:
                     failures += 1
@@ -228,8 +233,8 @@ class Worker:
                     if not runs:
                         summary.reason = "no active run is left in this database"
                         break
-                    if open_jobs == 0:
-                        summary.reason = "no pending or running job is left in any active run"
+                    if not more_may_come:
+                        summary.reason = "no job is left to run in any active run"
                         break
                 if not progressed:
                     self._pause(list(self._drivers.values()))
@@ -239,8 +244,9 @@ class Worker:
             summary.jobs_started = self.executor.started
         return summary
 
-    def _tick(self, run_filter: int | None, summary: WorkerSummary) -> tuple[list[Run], bool, int]:
-        """One pass over the active runs: (those runs, whether anything changed, their open jobs)."""
+    def _tick(self, run_filter: int | None, summary: WorkerSummary) -> tuple[list[Run], bool, bool]:
+        """One pass over the active runs: (those runs, whether anything changed, whether more jobs
+        may still come from them)."""
         runs = self._active_runs(run_filter)
         active = {run.id for run in runs}
         self._locks.release_all_but(active)
@@ -255,7 +261,7 @@ class Worker:
             progressed |= driver.coordinate() if coordinating else driver.assist()
             summary.runs.add(run.name)
         progressed |= self._collect_all()
-        return runs, progressed, self._open_jobs(active)
+        return runs, progressed, self._more_jobs_may_come(active)
 
     def _driver(self, run: Run) -> RunDriver:
         if run.id not in self._drivers:
@@ -292,17 +298,17 @@ class Worker:
             runs = [r for r in run_store.list_runs(session) if Phase(r.phase).is_working()]
         return [r for r in runs if run_filter is None or r.id == run_filter]
 
-    def _open_jobs(self, run_ids: set[int]) -> int:
-        if not run_ids:
-            return 0
+    def _more_jobs_may_come(self, run_ids: set[int]) -> bool:
+        """True while an active run is before production or has a pending or running job."""
         open_states = (JobState.PENDING.value, JobState.RUNNING.value)
         with self.ctx.db.session(readonly=True) as session:
-            return sum(
-                n
-                for run_id in run_ids
-                for (_p, _t, _m, state), n in job_store.count_by_state(session, run_id).items()
-                if state in open_states
-            )
+            for run_id in run_ids:
+                if Phase(run_store.find_run(session, run_id).phase) in _PHASES_BEFORE_PRODUCTION:
+                    return True
+                counts = job_store.count_by_state(session, run_id)
+                if any(n for (_p, _t, _m, state), n in counts.items() if state in open_states):
+                    return True
+        return False
 
     def _pause(self, drivers: Sequence[RunDriver]) -> None:
         """Wait up to poll_seconds, but come back as soon as a job of ours finishes."""
