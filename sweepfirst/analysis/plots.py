@@ -97,7 +97,7 @@ def learning_curves(curves: Sequence[LearningCurve], *, title: str) -> bytes | N
                 label = f"seed {curve.seed}" if curve.seed is not None else curve.job_name
                 ax.plot(xs, ys, linewidth=1.6, marker="o", markersize=2.5, label=label)
             else:
-                ax.plot(xs, ys, linewidth=0.8, color=_BASELINE_COLOR, alpha=0.45,
+                ax.plot(xs, ys, linewidth=0.8, marker="o", markersize=2.5, color=_BASELINE_COLOR, alpha=0.45,
                         label=None if sweep_labelled else "sweep trials")
                 sweep_labelled = True
         ax.set_title(metric, fontsize=10)

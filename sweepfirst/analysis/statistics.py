@@ -23,7 +23,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
+
+
+def _stats():  # scipy takes ~1 s to import; `status` must not pay it unless it computes
+    from scipy import stats
+
+    return stats
 
 #: The confidence level of every interval in the report.
 CONFIDENCE_LEVEL = 0.95
@@ -177,7 +182,7 @@ def summarize_seeds(scores: Sequence[float]) -> SeedSummary:
         # scipy's interval is (nan, nan) at zero scale; the honest interval is the point.
         return SeedSummary(n=n, mean=mean, std=0.0, ci_low=mean, ci_high=mean, min=low, max=high,
                            note="All seeds scored the same; the interval has zero width.")
-    ci_low, ci_high = stats.t.interval(
+    ci_low, ci_high = _stats().t.interval(
         CONFIDENCE_LEVEL, df=n - 1, loc=mean, scale=std / np.sqrt(n)
     )
     return SeedSummary(n=n, mean=mean, std=std, ci_low=float(ci_low), ci_high=float(ci_high),
@@ -218,7 +223,7 @@ def compare_paired(
             std_diff = 0.0
             note = "The difference is the same on every seed, so the t-test and d_z are undefined."
         else:
-            result = stats.ttest_rel(a, b)
+            result = _stats().ttest_rel(a, b)
             ci = result.confidence_interval(CONFIDENCE_LEVEL)
             t_statistic, p_value = float(result.statistic), float(result.pvalue)
             ci_low, ci_high = float(ci.low), float(ci.high)
@@ -280,7 +285,7 @@ def bootstrap_difference(
         return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
     def run(method: str) -> Any:
-        return stats.bootstrap(
+        return _stats().bootstrap(
             (a, b), mean_difference, paired=True, vectorized=True, n_resamples=n_resamples,
             confidence_level=CONFIDENCE_LEVEL, method=method, rng=np.random.default_rng(seed),
             # Bounds memory: a batch is (batch, n_examples) floats, and BCa's jackknife would
@@ -322,9 +327,9 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemarResult:
         note = ("The methods are right and wrong on exactly the same examples: no evidence "
                 "either way.")
     else:
-        p_value = float(stats.binomtest(only_a, discordant, p=0.5).pvalue)
+        p_value = float(_stats().binomtest(only_a, discordant, p=0.5).pvalue)
         chi2 = (abs(only_a - only_b) - 1) ** 2 / discordant
-        chi2_p = float(stats.chi2.sf(chi2, df=1))
+        chi2_p = float(_stats().chi2.sf(chi2, df=1))
         note = None
     return McNemarResult(
         n_examples=int(a.size),

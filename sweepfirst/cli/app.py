@@ -18,6 +18,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help texts say "[default: ...]" literally; rich markup would swallow the brackets.
+    rich_markup_mode=None,
 )
 app.command("run", **command_settings())(run.run)
 app.command("resume", **command_settings())(run.resume)

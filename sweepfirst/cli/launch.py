@@ -78,18 +78,20 @@ def slurm(
             "Slurm workers on other nodes need a PostgreSQL state database (a SQLite file works on one "
             "machine only); pass --db-url postgresql+psycopg://USER@HOST/DB."
         )
+    if workflow is not None and run_ref is not None:
+        raise typer.BadParameter("give a WORKFLOW to start or --run to serve, not both", param_hint="--run")
+    resources = SlurmResources(gpus_per_worker=gpus_per_worker, timeout_min=timeout_min, partition=partition,
+                               account=account, cpus_per_worker=cpus_per_worker, mem_gb=mem_gb,
+                               signal_delay_s=signal_delay)
+    folder = (log_dir or ctx.state_dir / "slurm").resolve()
+    executor = make_executor(folder / "%j", resources, cluster=cluster)  # fails early off-cluster
     if workflow is not None:
-        run_ref = run_ref or _start_run(ctx, workflow, overrides or [], new_run)
+        run_ref = _start_run(ctx, workflow, overrides or [], new_run)
     settings = SlurmWorkerSettings(
         state_dir=str(ctx.state_dir.resolve()), artifacts=str(ctx.artifacts.resolve()),
         data_dir=str(ctx.data_dir.resolve()) if ctx.data_dir else None, run=run_ref, wait=wait,
         gpus_per_worker=gpus_per_worker, cpu_slots=cpu_slots, stop_timeout_s=max(signal_delay - 20, 5),
     )
-    resources = SlurmResources(gpus_per_worker=gpus_per_worker, timeout_min=timeout_min, partition=partition,
-                               account=account, cpus_per_worker=cpus_per_worker, mem_gb=mem_gb,
-                               signal_delay_s=signal_delay)
-    folder = (log_dir or ctx.state_dir / "slurm").resolve()
-    executor = make_executor(folder / "%j", resources, cluster=cluster)
     jobs = submit_workers(executor, settings, workers, db_url=ctx.db.url)
     console.success(
         f"submitted {len(jobs)} worker job(s) ({', '.join(j.job_id for j in jobs)}) on {redact_url(ctx.db.url)}; "

@@ -1,8 +1,10 @@
-"""`kill -9` of the orchestrator, then `sweepfirst resume`: nothing finished runs again, the
-interrupted job continues from its checkpoint, and the run ends with the same selections."""
+"""`kill -9` of the orchestrator (or Ctrl-C), then `sweepfirst resume`: nothing finished runs
+again, the interrupted job continues from its checkpoint, and the run ends with the selections
+an uninterrupted run makes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import tiny_workflow_dict
 
 from sweepfirst.engine.context import Context
 from sweepfirst.states import JobPhase
@@ -39,34 +43,49 @@ def _selections(state: Path) -> dict[tuple[str, str], dict]:
         return {k: s.hyperparameters for k, s in run_store.selections(session, run.id).items()}
 
 
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> Path:
+    path = tmp_path_factory.mktemp("wf") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_workflow_dict(tiny_bert_dir, **WORKFLOW_CHANGES)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(workflow: Path, tiny_glue_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The selections of the same run, uninterrupted (they do not depend on where jobs ran)."""
+    state = tmp_path_factory.mktemp("reference")
+    process = _sweepfirst("run", str(workflow), "--methods", "full_finetune", "--in-process", state=state, data=tiny_glue_dir)
+    out, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, out.decode()[-3000:]
+    return _selections(state)
+
+
 def _running_job_with_checkpoint(ctx: Context) -> int | None:
-    with ctx.db.session() as session:
-        for job in job_store.list_jobs(session, None):
+    with ctx.db.session(readonly=True) as session:
+        jobs = job_store.list_jobs(session, None)
+        if not any(j.state == "succeeded" for j in jobs):
+            return None
+        for job in jobs:
             if job.phase == JobPhase.SWEEP.value and job.state == "running":
                 folder = ctx.job_dir(job.output_dir)
                 if folder.is_dir() and any(p.name.startswith("checkpoint-") for p in folder.iterdir()):
-                    succeeded = [j for j in job_store.list_jobs(session, job.run_id) if j.state == "succeeded"]
-                    if succeeded:
-                        return job.id
+                    return job.id
     return None
 
 
-@pytest.mark.parametrize("mode", ["subprocess-workers", "in-process"])
-def test_sigkill_then_resume(tmp_path: Path, tiny_workflow, tiny_glue_dir: Path, mode: str) -> None:
-    workflow = tiny_workflow(**WORKFLOW_CHANGES)
-    extra = ["--methods", "full_finetune"] + (["--in-process"] if mode == "in-process" else [])
-
-    # The uninterrupted reference (its selections do not depend on where jobs ran).
-    reference = _sweepfirst("run", str(workflow), "--methods", "full_finetune", "--in-process",
-                            state=tmp_path / "reference", data=tiny_glue_dir)
-    out, _ = reference.communicate(timeout=600)
-    assert reference.returncode == 0, out.decode()[-3000:]
-
+@pytest.mark.parametrize(("mode", "stop_signal"), [
+    ("subprocess-workers", signal.SIGKILL),
+    ("in-process", signal.SIGKILL),
+    ("subprocess-workers", signal.SIGINT),
+])
+def test_stop_then_resume(tmp_path: Path, workflow: Path, reference: dict, tiny_glue_dir: Path,
+                          mode: str, stop_signal: signal.Signals) -> None:
+    in_process = ["--in-process"] if mode == "in-process" else []
     state = tmp_path / "killed"
-    orchestrator = _sweepfirst("run", str(workflow), *extra, state=state, data=tiny_glue_dir)
+    orchestrator = _sweepfirst("run", str(workflow), "--methods", "full_finetune", *in_process, state=state, data=tiny_glue_dir)
     ctx = None
     victim = None
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900
     while victim is None and time.monotonic() < deadline and orchestrator.poll() is None:
         time.sleep(0.05)
         if ctx is None and (state / "sweepfirst.db").exists():
@@ -74,20 +93,23 @@ def test_sigkill_then_resume(tmp_path: Path, tiny_workflow, tiny_glue_dir: Path,
         if ctx is not None:
             victim = _running_job_with_checkpoint(ctx)
     assert victim is not None, "never saw a running job with a checkpoint after another job succeeded"
-    os.kill(orchestrator.pid, signal.SIGKILL)
-    orchestrator.wait()
+    os.kill(orchestrator.pid, stop_signal)
+    out, _ = orchestrator.communicate(timeout=300)
     assert ctx is not None
+    if stop_signal is signal.SIGINT:  # Ctrl-C: a clean stop, the job checkpointed and handed back
+        assert orchestrator.returncode == 130, out.decode()[-2000:]
+        assert b"sweepfirst resume" in out
+        with ctx.db.session() as session:
+            assert job_store.get_job(session, victim).state == "pending"
     with ctx.db.session() as session:
         finished_before = {j.id for j in job_store.list_jobs(session, None) if j.state == "succeeded"}
 
-    resume_extra = ["--in-process"] if mode == "in-process" else []
-    resumed = _sweepfirst("resume", *resume_extra, state=state, data=tiny_glue_dir)
+    resumed = _sweepfirst("resume", *in_process, state=state, data=tiny_glue_dir)
     out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, out.decode()[-3000:]
 
     with ctx.db.session() as session:
-        run = run_store.find_run(session)
-        assert run.phase == "completed"
+        assert run_store.find_run(session).phase == "completed"
         for job_id in finished_before:  # a job that succeeded never runs again
             events = [e.event for e in job_store.job_events(session, job_id)]
             assert events.count("claimed") == 1, (job_id, events)
@@ -95,9 +117,44 @@ def test_sigkill_then_resume(tmp_path: Path, tiny_workflow, tiny_glue_dir: Path,
         victim_job = job_store.get_job(session, victim)
     assert victim_job.state == "succeeded"
     assert victim_events.count("claimed") == 2, victim_events
-    assert victim_events[1] in ("crashed", "interrupted"), victim_events
-    import json
-
+    expected = "interrupted" if stop_signal is signal.SIGINT or mode != "in-process" else "crashed"
+    assert victim_events[1] == expected, victim_events
     record = json.loads((ctx.job_dir(victim_job.output_dir) / "job.json").read_text())
     assert record["resumed_from"], "the interrupted job did not continue from its checkpoint"
-    assert _selections(state) == _selections(tmp_path / "reference")
+    assert _selections(state) == reference
+
+
+def test_a_killed_worker_process_costs_only_its_job(tmp_path: Path, workflow: Path, reference: dict, tiny_glue_dir: Path) -> None:
+    """SIGKILL of one worker process (as the OOM killer would): its job crashes and runs again,
+    the orchestrator and the other worker carry on, and the run completes unchanged."""
+    state = tmp_path / "state"
+    orchestrator = _sweepfirst("run", str(workflow), "--methods", "full_finetune", "--workers", "2",
+                               state=state, data=tiny_glue_dir)
+    ctx = None
+    killed_job = None
+    deadline = time.monotonic() + 900
+    while killed_job is None and time.monotonic() < deadline and orchestrator.poll() is None:
+        time.sleep(0.05)
+        if ctx is None and (state / "sweepfirst.db").exists():
+            ctx = Context.open(state_dir=state)
+        if ctx is None:
+            continue
+        with ctx.db.session(readonly=True) as session:
+            for job in job_store.list_jobs(session, None):
+                folder = ctx.job_dir(job.output_dir)
+                owner = job.lease_owner or ""
+                has_checkpoint = folder.is_dir() and any(p.name.startswith("checkpoint-") for p in folder.iterdir())
+                if job.state == "running" and has_checkpoint and owner.rpartition(":")[2] != str(orchestrator.pid):
+                    os.kill(int(owner.rpartition(":")[2]), signal.SIGKILL)
+                    killed_job = job.id
+                    break
+    assert killed_job is not None, "never saw a worker process running a job"
+    out, _ = orchestrator.communicate(timeout=600)
+    assert orchestrator.returncode == 0, out.decode()[-3000:]
+    assert ctx is not None
+    with ctx.db.session() as session:
+        events = job_store.job_events(session, killed_job)
+        assert run_store.find_run(session).phase == "completed"
+    assert [e.event for e in events][:3] == ["claimed", "crashed", "claimed"]
+    assert "SIGKILL" in (events[1].detail or "")
+    assert _selections(state) == reference
