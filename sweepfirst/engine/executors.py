@@ -135,7 +135,7 @@ class SubprocessExecutor:
     def _start(self, slot: _Slot) -> subprocess.Popen[str]:
         log_dir = self._ctx.state_dir / "workers"
         log_dir.mkdir(parents=True, exist_ok=True)
-        with (log_dir / f"worker-{slot.index}.log").open("a") as log:
+        with (log_dir / f"worker-{socket.gethostname()}-{os.getpid()}-{slot.index}.log").open("a") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "sweepfirst.engine.worker_process"],
                 env=self._environment(slot),

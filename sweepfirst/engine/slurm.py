@@ -29,6 +29,7 @@ from submitit.helpers import Checkpointable, DelayedSubmission
 from sweepfirst.engine.context import Context
 from sweepfirst.engine.executors import Executor
 from sweepfirst.engine.worker import Worker, WorkerOptions
+from sweepfirst.errors import SweepfirstError
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,13 @@ class SlurmResources:
 
 def make_executor(folder: Path, resources: SlurmResources, *, cluster: str | None = "slurm") -> submitit.AutoExecutor:
     """A submitit executor for worker jobs (``cluster="local"`` runs them here, for tests and trials)."""
-    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    try:
+        executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    except RuntimeError as error:  # submitit: 'Could not detect "srun"...'
+        raise SweepfirstError(
+            f"Cannot submit to {cluster or 'a cluster'} from here ({error}); run `sweepfirst launch slurm` "
+            "on a login node of the cluster, or start `sweepfirst worker` by hand."
+        ) from None
     parameters: dict[str, Any] = {
         "name": "sweepfirst-worker",
         "timeout_min": resources.timeout_min,

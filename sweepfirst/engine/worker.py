@@ -15,10 +15,10 @@ same database is safe: the loser gets IllegalTransition (or, while planning, a u
 and looks again.
 
 When to leave (without ``wait``): when no more work can come. A worker stays while an active run is
-in its sweep or analysis (production jobs will follow), or has a pending or running job (a running
-job's worker may die, and its lease then needs reaping and the job a new worker). It leaves once
-every active run is in production or report with nothing pending or running -- the run's
-coordinator writes the report -- or when no run is active.
+in its sweep or analysis, or in production before its jobs are planned (production jobs will
+follow), or has a pending or running job (a running job's worker may die, and its lease then needs
+reaping and the job a new worker). It leaves once every active run is in production or report with
+nothing pending or running -- the run's coordinator writes the report -- or when no run is active.
 """
 
 from __future__ import annotations
@@ -31,20 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import exc as sa_exc
-
 from sweepfirst.engine.context import Context
 from sweepfirst.engine.coordination import CoordinatorLocks
 from sweepfirst.engine.executors import Executor, Finished, SubprocessExecutor
-from sweepfirst.engine.scheduler import JOB_PHASES, Scheduler, SchedulerOptions
-from sweepfirst.errors import (
-    DatabaseError,
-    IllegalTransition,
-    LeaseLost,
-    PhaseNotReady,
-    StateError,
-    SweepfirstError,
-)
+from sweepfirst.engine.run_driver import RunDriver
+from sweepfirst.engine.scheduler import JOB_PHASES, SchedulerOptions
+from sweepfirst.errors import DatabaseError, StateError
 from sweepfirst.states import JobState, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
@@ -122,58 +114,6 @@ class _CountingExecutor:
 
     def stop(self) -> None:
         self.inner.stop()
-
-
-class RunDriver(Scheduler):
-    """One run as a worker sees it: one step of `Scheduler.drive` at a time, as coordinator or helper."""
-
-    def coordinate(self) -> bool:
-        """Plan, advance, analyse or report as needed, and run jobs; True when something changed."""
-        run, phase = self._look()
-        if not phase.is_working():
-            return False
-        try:
-            return self._step(run, phase)
-        except (IllegalTransition, sa_exc.IntegrityError):
-            return True  # another orchestrator moved or planned the run first: look again
-        except PhaseNotReady as error:
-            self._fail_quietly(phase, error.message)
-            return True
-        except DatabaseError:
-            raise
-        except SweepfirstError as error:
-            # The run cannot go on (bad data folder, ...); fail it, visibly, rather than the worker.
-            self._fail_quietly(phase, error.message)
-            return True
-
-    def assist(self) -> bool:
-        """Only claim and run this run's jobs (another worker coordinates it)."""
-        _run, phase = self._look()
-        if phase not in JOB_PHASES:
-            return False
-        try:
-            return self._dispatch(phase) | self._collect()
-        except (IllegalTransition, LeaseLost):
-            return True  # e.g. two workers retrying the same failed job: the other one won
-
-    def collect(self) -> bool:
-        try:
-            return self._collect()
-        except IllegalTransition:
-            return True
-
-    def _look(self) -> tuple[Run, Phase]:
-        with self.ctx.db.session() as session:
-            for job_id in job_store.reap_expired_leases(session, run_ids=[self.run_id]):
-                self.notify(f"job {job_id}: its worker is gone; back in the queue")
-            run = run_store.find_run(session, self.run_id)
-            return run, Phase(run.phase)
-
-    def _fail_quietly(self, phase: Phase, message: str) -> None:
-        try:
-            self._fail(phase, message)
-        except IllegalTransition:
-            pass  # someone else already moved the run on
 
 
 class Worker:
@@ -299,13 +239,18 @@ class Worker:
         return [r for r in runs if run_filter is None or r.id == run_filter]
 
     def _more_jobs_may_come(self, run_ids: set[int]) -> bool:
-        """True while an active run is before production or has a pending or running job."""
+        """True while an active run is before production, has not planned its production jobs
+        yet (the moment after analysis), or has a pending or running job."""
         open_states = (JobState.PENDING.value, JobState.RUNNING.value)
+        production_phases = {p.value for p in JOB_PHASES[Phase.PRODUCTION]}
         with self.ctx.db.session(readonly=True) as session:
             for run_id in run_ids:
-                if Phase(run_store.find_run(session, run_id).phase) in _PHASES_BEFORE_PRODUCTION:
+                phase = Phase(run_store.find_run(session, run_id).phase)
+                if phase in _PHASES_BEFORE_PRODUCTION:
                     return True
                 counts = job_store.count_by_state(session, run_id)
+                if phase is Phase.PRODUCTION and not any(p in production_phases for p, _t, _m, _s in counts):
+                    return True
                 if any(n for (_p, _t, _m, state), n in counts.items() if state in open_states):
                     return True
         return False

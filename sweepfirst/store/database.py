@@ -12,7 +12,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from sweepfirst.errors import DatabaseError, SweepfirstError
-from sweepfirst.store.models import Base
 
 DEFAULT_DB_FILENAME = "sweepfirst.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -110,10 +109,6 @@ class Database:
 
         with self._translate_errors():
             upgrade_on_open(self)
-
-    def create_all_tables(self) -> None:
-        with self._translate_errors():
-            Base.metadata.create_all(self.engine)
 
     @contextlib.contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:

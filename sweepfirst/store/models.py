@@ -60,7 +60,7 @@ class Run(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     workflow_name: Mapped[str] = mapped_column(String(200))
     #: "workflow" (sweep -> analysis -> production -> report) or "train" (one `sweepfirst train`).
-    kind: Mapped[str] = mapped_column(String(20), default="workflow")
+    kind: Mapped[str] = mapped_column(String(20), default="workflow", server_default="workflow")
     #: Hash of the resolved workflow: a run's jobs are only valid for the spec that planned them.
     spec_hash: Mapped[str] = mapped_column(String(64))
     spec: Mapped[dict[str, Any]]
