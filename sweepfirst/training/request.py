@@ -69,7 +69,7 @@ class TrainingRequest:
     checkpoint there.
 
     Attributes:
-        task: registry name (``mrpc``, ``sst2``, ``rte``).
+        task: registry name (``mrpc``, ``sst2``, ``rte``, ``squad_v2``).
         method: ``full_finetune`` or ``lora``.
         hyperparameters: learning_rate, per_device_train_batch_size, num_train_epochs, and optional
             warmup_ratio, weight_decay; for LoRA also lora_r, lora_alpha and optional lora_dropout.
@@ -80,9 +80,13 @@ class TrainingRequest:
             it (sweeps); ``dev`` trains on all of train and scores on GLUE dev (production).
         selection_fraction: share of train held out as the selection split.
         selection_seed: fixes the selection split; the same for every trial, unlike ``seed``.
-        data_dir: a classic ``glue_data/`` folder; ``None`` loads from the Hub.
+        data_dir: a classic ``glue_data/`` folder (SQuAD v2: its ``squad_v2/`` folder, found in
+            it or next to it, see ``qa_splits``); ``None`` loads from the Hub.
         max_train_samples / max_eval_samples: subsample (fixed seed) after the split is made.
-        max_seq_length: truncation length in tokens.
+        max_seq_length: truncation length in tokens; for question answering, the window length
+            (raised to the task's ``min_seq_length``, 384 for SQuAD v2, when shorter).
+        doc_stride: question answering only: tokens of overlap between the windows of a long
+            context; None (the default) means min(128, max_seq_length // 3), i.e. 128 at 384.
         evaluations_per_epoch: how often to evaluate and checkpoint.
         save_checkpoints: write resumable checkpoints (off only for throw-away runs).
         cache_dir: where tokenized datasets are cached across trials; ``None`` disables the cache.
@@ -104,6 +108,7 @@ class TrainingRequest:
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     max_seq_length: int = 128
+    doc_stride: int | None = None
     evaluations_per_epoch: int = 1
     save_checkpoints: bool = True
     cache_dir: Path | None = None
@@ -147,6 +152,17 @@ class TrainingRequest:
                 )
         if self.max_seq_length < 8:
             raise SweepfirstError(f"max_seq_length must be at least 8, got {self.max_seq_length}.")
+        if self.doc_stride is not None:
+            if get_task(self.task).kind != "question_answering":
+                raise SweepfirstError(
+                    "doc_stride only applies to question-answering tasks; "
+                    f"leave it unset for {self.task}."
+                )
+            stride = self.doc_stride
+            if isinstance(stride, bool) or not isinstance(stride, int) or stride < 0:
+                raise SweepfirstError(
+                    f"doc_stride must be a whole number of tokens (0 or more), got {stride!r}."
+                )
         if self.evaluations_per_epoch < 1:
             raise SweepfirstError(
                 f"evaluations_per_epoch must be at least 1, got {self.evaluations_per_epoch}."
@@ -168,6 +184,9 @@ class TrainingRequest:
             if f.name in _NOT_FINGERPRINTED:
                 continue
             values[f.name] = getattr(self, f.name)
+        if self.doc_stride is None:
+            # Left out, so that adding the field changed the fingerprint of no earlier job.
+            del values["doc_stride"]
         # Defaults filled in: `warmup_ratio: 0` written out or left out is the same job.
         values["hyperparameters"] = self.parsed_hyperparameters.as_dict()
         # Where the data lives is not part of the result, but whether it is the Hub's tokenised

@@ -1,7 +1,7 @@
 """Run one training job: the heavy entry point (imports torch and transformers).
 
-``run_training`` dispatches on the task's kind; sequence classification (GLUE) is implemented here,
-question answering (SQuAD v2) plugs into ``PIPELINES`` when it is written.
+``run_training`` dispatches on the task's kind through ``PIPELINES``: sequence classification
+(GLUE, ``classification``) and extractive question answering (SQuAD v2, ``question_answering``).
 
 A job is resumable: its folder holds ``request.json`` (checked against the request, so a changed
 configuration is refused), atomic checkpoints, and at the end ``metrics.json`` and
@@ -64,7 +64,16 @@ def _sequence_classification(
     return train_sequence_classification(request, task, hooks)
 
 
-#: Training pipelines by task kind. SQuAD v2 adds "question_answering" here.
+def _question_answering(
+    request: TrainingRequest, task: TaskSpec, hooks: TrainingHooks
+) -> TrainingResult:
+    from sweepfirst.training.question_answering import train_question_answering
+
+    return train_question_answering(request, task, hooks)
+
+
+#: Training pipelines by task kind.
 PIPELINES: dict[str, Pipeline] = {
     "sequence_classification": _sequence_classification,
+    "question_answering": _question_answering,
 }

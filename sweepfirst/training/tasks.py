@@ -51,8 +51,7 @@ class HubLayout:
 class TaskSpec:
     """Everything sweepfirst needs to know about one benchmark task.
 
-    ``kind`` decides which training pipeline the runner uses; a question-answering task (SQuAD v2)
-    registers with ``kind="question_answering"`` and its own pipeline in the runner's dispatch table.
+    ``kind`` decides which training pipeline the runner uses (see ``PIPELINES`` in the runner).
 
     Attributes:
         name: registry name, as written in workflows (``mrpc``).
@@ -61,7 +60,10 @@ class TaskSpec:
         primary_metric: the HF metric name a sweep optimises and a report compares (``eval_accuracy``).
         metric_names: the metrics ``compute_metrics`` returns, without the ``eval_`` prefix.
         glue: where the task lives in a local ``glue_data/`` folder, if it is there at all.
-        hub: where the task lives on the Hub.
+        hub: where the task lives on the Hub (GLUE-style layouts; SQuAD v2's loader knows its own).
+        min_seq_length: the shortest ``max_seq_length`` the task's pipeline trains with; a shorter
+            request is raised to it (one ``data.max_seq_length`` serves every task of a workflow,
+            and question-answering windows need room for a question and a stretch of context).
     """
 
     name: str
@@ -72,6 +74,7 @@ class TaskSpec:
     glue: GlueFileLayout | None = None
     hub: HubLayout | None = None
     greater_is_better: bool = True
+    min_seq_length: int = 8
     description: str = field(default="", compare=False)
 
     @property
@@ -91,7 +94,14 @@ class TaskSpec:
         """Score predicted label indices against gold label indices.
 
         Returns the metrics named in ``metric_names`` (no ``eval_`` prefix; the Trainer adds it).
+        Classification tasks only: a question-answering task is scored from answer spans by the
+        official SQuAD 2.0 metric, inside its pipeline.
         """
+        if self.kind != "sequence_classification":
+            raise SweepfirstError(
+                f"Task {self.name!r} is scored from answer spans, not label indices; "
+                "use the question-answering pipeline's scorer."
+            )
         from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
         available: dict[str, Callable[[], float]] = {
@@ -139,6 +149,27 @@ TASKS: dict[str, TaskSpec] = {
         hub=HubLayout("nyu-mll/glue", "rte", ("sentence1", "sentence2")),
         description="Recognizing Textual Entailment: does the first sentence entail the second?",
     ),
+    # Data: the Hub's rajpurkar/squad_v2, or the official JSON files in <data_dir>/squad_v2/
+    # (dev-v2.0.json, optionally train-v2.0.json); see training/qa_data.py and qa_splits.py.
+    "squad_v2": TaskSpec(
+        name="squad_v2",
+        kind="question_answering",
+        label_names=(),
+        primary_metric="eval_f1",
+        # The official evaluate-v2.0.py names, at the official null-score threshold; the
+        # threshold-tuned best_* scores are kept out (tuned on the split they would report).
+        metric_names=("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"),
+        # 384-token windows (stride 128) are the usual SQuAD setting, and shorter ones cost more:
+        # they overlap more (SQuAD 2.0 dev: 255 tokens per question at 128, 184 at 384).
+        min_seq_length=384,
+        description="SQuAD 2.0: extract the answer span from a paragraph, or say there is none.",
+    ),
+}
+
+#: How task kinds are named in messages, in the order they are listed.
+_KIND_NAMES: dict[str, str] = {
+    "sequence_classification": "classification",
+    "question_answering": "question answering",
 }
 
 
@@ -147,8 +178,17 @@ def get_task(name: str) -> TaskSpec:
     try:
         return TASKS[name]
     except KeyError:
-        valid = ", ".join(sorted(TASKS))
-        raise SweepfirstError(f"Unknown task {name!r}; use one of: {valid}.") from None
+        raise SweepfirstError(f"Unknown task {name!r}; use one of: {_valid_names()}.") from None
+
+
+def _valid_names() -> str:
+    """``mrpc, rte, sst2 (classification), squad_v2 (question answering)``."""
+    groups = []
+    for kind, label in _KIND_NAMES.items():
+        names = sorted(n for n, spec in TASKS.items() if spec.kind == kind)
+        if names:
+            groups.append(f"{', '.join(names)} ({label})")
+    return ", ".join(groups)
 
 
 def register_task(spec: TaskSpec, *, replace: bool = False) -> None:

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from sweepfirst.training.data import TEXT_COLUMNS
 from sweepfirst.training.splits import JobSplits
 
 if TYPE_CHECKING:
-    from datasets import Dataset
+    from datasets import Dataset, DatasetDict
     from transformers import PreTrainedTokenizerBase
 
     from sweepfirst.training.tasks import TaskSpec
@@ -82,25 +83,39 @@ def tokenize_splits(
     Returns ``(train, eval)`` with the columns ``idx``, ``label``, ``length`` and the tokenizer's
     model inputs (``input_ids``, ``attention_mask``, ...).
     """
-    from datasets import DatasetDict, load_from_disk
+    from datasets import DatasetDict
+
+    def build() -> DatasetDict:
+        return DatasetDict(
+            train=tokenize(splits.train, tokenizer, max_seq_length),
+            eval=tokenize(splits.eval, tokenizer, max_seq_length),
+        )
+
+    tokenized = cached_datasets(cache_dir, key, build)
+    return tokenized["train"], tokenized["eval"]
+
+
+def cached_datasets(
+    cache_dir: Path | None, key: str | None, build: Callable[[], DatasetDict]
+) -> DatasetDict:
+    """``cache_dir/tokenized/<key>`` if it is there, else ``build()``, published there atomically.
+
+    Any pipeline's tokenized splits go through here (GLUE's and SQuAD's windows alike), so they
+    share the cache's layout and its safety under concurrent workers. Without a ``cache_dir`` (or
+    ``key``) this is just ``build()``.
+    """
+    from datasets import load_from_disk
 
     entry = Path(cache_dir) / "tokenized" / key if cache_dir is not None and key else None
     if entry is not None and entry.is_dir():
         logger.info("Reusing tokenized data from %s", entry)
-        cached = load_from_disk(str(entry))
-        return cached["train"], cached["eval"]
-
-    tokenized = DatasetDict(
-        train=tokenize(splits.train, tokenizer, max_seq_length),
-        eval=tokenize(splits.eval, tokenizer, max_seq_length),
-    )
+        return load_from_disk(str(entry))
+    built = build()
     if entry is None:
-        return tokenized["train"], tokenized["eval"]
-
-    _publish(tokenized, entry)
+        return built
+    _publish(built, entry)
     # Read back the published copy: memory-mapped, so it costs no RAM per worker.
-    cached = load_from_disk(str(entry))
-    return cached["train"], cached["eval"]
+    return load_from_disk(str(entry))
 
 
 def tokenize(ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_seq_length: int) -> Dataset:
