@@ -9,7 +9,7 @@ answer" to every question (its EM and F1 equal the share of unanswerable questio
 
     python benchmarks/squad_v2.py                                   # ~10 minutes on 2 CPU cores
     python benchmarks/squad_v2.py --train-questions 400 --eval-questions 200   # a quick look
-    python benchmarks/squad_v2.py --json benchmarks/out/squad_v2.json
+    python benchmarks/squad_v2.py --json benchmarks/out/squad_v2.json --output-dir /tmp/squad-bench
 
 The numbers are not comparable with published SQuAD 2.0 results, which train on the official
 train set (130k questions, several epochs) and score the whole dev set.
@@ -49,7 +49,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                         help="bf16: mixed precision (fast on CPUs with AMX, e.g. Sapphire Rapids)")
     parser.add_argument("--output-dir", type=Path, default=None,
-                        help="keep the job folder here (default: a temporary folder)")
+                        help="keep the job folder (checkpoints, train.log, predictions.jsonl) here; "
+                             "the same command then resumes an interrupted run "
+                             "(default: a temporary folder, no checkpoints)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return parser.parse_args()
 
@@ -93,8 +95,8 @@ def main() -> None:
             max_train_samples=args.train_questions,
             max_eval_samples=args.eval_questions,
             max_seq_length=args.max_seq_length,
-            save_checkpoints=False,
-            cache_dir=Path(scratch) / "cache",
+            save_checkpoints=args.output_dir is not None,
+            cache_dir=None,
             precision=args.precision,
         )
         began = time.perf_counter()

@@ -115,7 +115,13 @@ def workflow(way: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def run_way(way: str, args: argparse.Namespace, work: Path) -> WayResult:
     folder = work / way
-    folder.mkdir(parents=True, exist_ok=True)
+    saved = folder / "result.json"
+    if args.reuse and saved.is_file():
+        print(f"{way}: reusing {saved}", flush=True)
+        return _load_result(saved)
+    if folder.exists():
+        shutil.rmtree(folder)  # a half-finished earlier attempt: start this way afresh
+    folder.mkdir(parents=True)
     path = folder / "workflow.yaml"
     path.write_text(yaml.safe_dump(workflow(way, args), sort_keys=False))
     state = folder / "state"
@@ -140,7 +146,7 @@ def run_way(way: str, args: argparse.Namespace, work: Path) -> WayResult:
     finished = [j for j in jobs if j.state == "succeeded" and j.score is not None]
     best = max(finished, key=lambda j: j.score or 0.0, default=None)
     scored = [j.score for j in jobs if j.score is not None]
-    return WayResult(
+    result = WayResult(
         way=way, trials=len(jobs),
         succeeded=sum(j.state == "succeeded" for j in jobs), pruned=sum(j.state == "pruned" for j in jobs),
         failed=sum(j.state not in ("succeeded", "pruned") for j in jobs),
@@ -152,6 +158,14 @@ def run_way(way: str, args: argparse.Namespace, work: Path) -> WayResult:
         best_score_any=max(scored, default=None),
         load_before=load_before, load_after=load_after, jobs=jobs,
     )
+    saved.write_text(json.dumps(asdict(result), indent=2))
+    return result
+
+
+def _load_result(path: Path) -> WayResult:
+    data = json.loads(path.read_text())
+    data["jobs"] = [JobFigures(**job) for job in data["jobs"]]
+    return WayResult(**data)
 
 
 def _job_figures(job: dict[str, Any], state: Path) -> JobFigures:
@@ -260,8 +274,12 @@ def main() -> None:
     parser.add_argument("--save-checkpoints", action="store_true",
                         help="Write resumable checkpoints as a production sweep would (slower; off here).")
     parser.add_argument("--work-dir", type=Path, help="Keep the state folders here (default: a temp folder).")
+    parser.add_argument("--reuse", action="store_true",
+                        help="Reuse a way's result.json in --work-dir from an earlier, interrupted invocation.")
     parser.add_argument("--json-out", type=Path, help="Also write the results here.")
     args = parser.parse_args()
+    if args.reuse and not args.work_dir:
+        parser.error("--reuse needs --work-dir (the folder of the earlier invocation).")
 
     temp = None if args.work_dir else tempfile.TemporaryDirectory(prefix="sweepfirst-sweep-efficiency-")
     work = args.work_dir or Path(temp.name)  # type: ignore[union-attr]
