@@ -18,6 +18,13 @@ command, and the best selection score (the maximum recorded score over trials th
     HF_HUB_OFFLINE=1 python benchmarks/sweep_efficiency.py --json-out benchmarks/out/sweep_efficiency.json
 
 The target: ASHA within 0.5 accuracy points of the grid's best with at most a third of its steps.
+
+Two more lines replay the ASHA way's recorded learning curves through the same promotion rule
+(``search.hyperband.should_stop``), once ranking rungs by accuracy (a check of the real run) and
+once by ``eval_loss``. Early in training most trials sit at the majority-class accuracy: accuracy
+ties at a rung stop nobody, while the loss still separates them. The replay is a simulation on
+real curves; setting ``metric: {name: eval_loss, goal: minimize}`` in a sweep config is how to get
+it for real (the sweep then also chooses by loss).
 """
 
 from __future__ import annotations
@@ -53,6 +60,8 @@ class JobFigures:
     train_s: float
     eval_s: float
     runtime_s: float | None
+    #: every evaluation: {"step", "eval_accuracy", "eval_loss"}
+    curve: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -118,7 +127,10 @@ def run_way(way: str, args: argparse.Namespace, work: Path) -> WayResult:
     saved = folder / "result.json"
     if args.reuse and saved.is_file():
         print(f"{way}: reusing {saved}", flush=True)
-        return _load_result(saved)
+        result = _load_result(saved)
+        if (folder / "state").is_dir():  # re-read the jobs: figures added since are filled in
+            result.jobs = _list_jobs(folder / "state")
+        return result
     if folder.exists():
         shutil.rmtree(folder)  # a half-finished earlier attempt: start this way afresh
     folder.mkdir(parents=True)
@@ -140,9 +152,7 @@ def run_way(way: str, args: argparse.Namespace, work: Path) -> WayResult:
         tail = (folder / "cli.log").read_text()[-3000:]
         raise SystemExit(f"`{' '.join(command)}` exited with {completed.returncode}:\n{tail}")
 
-    listing = subprocess.run([_sweepfirst(), "jobs", "list", "--json", "--phase", "sweep", "--state-dir", str(state)],
-                             capture_output=True, text=True, env=env, check=True)
-    jobs = [_job_figures(job, state) for job in json.loads(listing.stdout)]
+    jobs = _list_jobs(state)
     finished = [j for j in jobs if j.state == "succeeded" and j.score is not None]
     best = max(finished, key=lambda j: j.score or 0.0, default=None)
     scored = [j.score for j in jobs if j.score is not None]
@@ -168,6 +178,15 @@ def _load_result(path: Path) -> WayResult:
     return WayResult(**data)
 
 
+def _list_jobs(state: Path) -> list[JobFigures]:
+    """The sweep jobs as ``sweepfirst jobs list --json`` reports them, with their job.json figures."""
+    listing = subprocess.run(
+        [_sweepfirst(), "jobs", "list", "--json", "--phase", "sweep", "--state-dir", str(state)],
+        capture_output=True, text=True, check=True,
+    )
+    return [_job_figures(job, state) for job in json.loads(listing.stdout)]
+
+
 def _job_figures(job: dict[str, Any], state: Path) -> JobFigures:
     record = json.loads((state / job["output_dir"] / "job.json").read_text())
     history = record.get("history") or []
@@ -181,6 +200,8 @@ def _job_figures(job: dict[str, Any], state: Path) -> JobFigures:
         examples=_examples_seen(steps, batch, examples_per_epoch),
         evaluations=len(history), train_s=float(record.get("train_runtime_s", 0.0)) - eval_s, eval_s=eval_s,
         runtime_s=job.get("runtime_s"),
+        curve=[{"step": h["step"], "eval_accuracy": h["metrics"].get("eval_accuracy", float("nan")),
+                "eval_loss": h["metrics"].get("eval_loss", float("nan"))} for h in history],
     )
 
 
@@ -236,7 +257,62 @@ def report(results: dict[str, WayResult], args: argparse.Namespace) -> list[str]
                     and grid.best_score - asha.best_score <= 0.005)
         lines.append(f"target (ASHA within 0.5 points of the grid's best with <= 1/3 of its steps): "
                      f"steps {'met' if ok_steps else 'MISSED'}, score {'met' if ok_score else 'MISSED'}")
+        for replay in replays(asha, args):
+            lines.append(
+                f"replay (simulated on the ASHA way's recorded curves) ranking rungs by {replay.metric}: "
+                f"{replay.steps} steps ({replay.steps / grid.steps:.1%} of the grid's), {replay.pruned} pruned, "
+                f"{replay.unknown} unknown, best accuracy of the survivors {_fmt(replay.best_accuracy)}")
     return lines
+
+
+@dataclass
+class Replay:
+    """ASHA replayed on recorded learning curves with another rung metric (a simulation)."""
+
+    metric: str
+    steps: int
+    pruned: int
+    unknown: int  # trials pruned for real before the replay would have stopped them
+    best_accuracy: float | None
+
+
+def replay_asha(asha: WayResult, *, metric: str, goal: str, eta: int, min_iter: int) -> Replay:
+    """Which trials the same ASHA rule (sweepfirst's ``should_stop``) would stop, in the same order,
+    ranking by ``metric`` at the rungs instead of the sweep metric.
+
+    Uses the evaluations the ASHA way recorded, so it needs no training; a trial that the real run
+    pruned earlier than the replay would have has no curve past that point and counts as unknown
+    (its recorded steps are counted, its score is not).
+    """
+    from sweepfirst.search.config import EarlyTerminate
+    from sweepfirst.search.hyperband import rung_schedule, should_stop
+
+    evaluations = max((len(j.curve) for j in asha.jobs), default=0)
+    spec = EarlyTerminate(min_iter=min_iter, eta=eta)
+    rungs = set(rung_schedule(spec, max_iteration=max(evaluations, 1)))
+    recorded: dict[int, list[float]] = {}
+    steps = pruned = unknown = 0
+    finals: list[float] = []
+    for job in sorted(asha.jobs, key=lambda j: j.trial or 0):
+        stopped = False
+        for k, point in enumerate(job.curve, start=1):
+            value = float(point[metric])
+            if k in rungs:
+                stop = should_stop(k, value, recorded.get(k, []), goal=goal, eta=eta)  # type: ignore[arg-type]
+                recorded.setdefault(k, []).append(value)
+                if stop:
+                    steps += int(point["step"])
+                    pruned += 1
+                    stopped = True
+                    break
+        if stopped:
+            continue
+        steps += job.global_step
+        if job.state == "succeeded" and job.curve:
+            finals.append(float(job.curve[-1]["eval_accuracy"]))
+        else:
+            unknown += 1
+    return Replay(metric, steps, pruned, unknown, max(finals, default=None))
 
 
 def _same_config_scores(grid: WayResult, other: WayResult) -> list[tuple[int | None, float, float]]:
@@ -247,6 +323,14 @@ def _same_config_scores(grid: WayResult, other: WayResult) -> list[tuple[int | N
         if job.state == "succeeded" and match is not None and job.score is not None and match.score is not None:
             pairs.append((job.trial, job.score, match.score))
     return pairs
+
+
+def replays(asha: WayResult, args: argparse.Namespace) -> list[Replay]:
+    """The ASHA rule replayed by accuracy (a check of the real run) and by eval_loss (no ties)."""
+    return [
+        replay_asha(asha, metric="eval_accuracy", goal="maximize", eta=args.eta, min_iter=args.min_iter),
+        replay_asha(asha, metric="eval_loss", goal="minimize", eta=args.eta, min_iter=args.min_iter),
+    ]
 
 
 def _fmt(value: float | None) -> str:
@@ -311,6 +395,7 @@ def main() -> None:
             "setting": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "workflows": {way: workflow(way, args) for way in args.ways},
             "results": {way: asdict(r) for way, r in results.items()},
+            "asha_replays": [asdict(r) for r in replays(results["asha"], args)] if "asha" in results else [],
         }, indent=2))
 
 

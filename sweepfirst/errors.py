@@ -55,5 +55,9 @@ class PhaseNotReady(StateError):
     """The run is not ready for that phase yet."""
 
 
+class RunBusy(StateError):
+    """Another live sweepfirst process is already driving (coordinating) this run."""
+
+
 class DatabaseError(StateError):
     """The state database could not be reached or read; check --db-url or --state-dir."""

@@ -213,8 +213,7 @@ def _format_validation_error(error: ValidationError, source: str) -> str:
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"]) or "(top level)"
     message = first["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
+    message = message.removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         return f"{source}: unknown field {location!r}; remove it or check its spelling."
     if first["type"] == "missing":

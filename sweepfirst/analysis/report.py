@@ -7,20 +7,29 @@ import datetime as dt
 import json
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from sweepfirst.analysis.render_html import render_html
 from sweepfirst.analysis.render_markdown import render_markdown
-from sweepfirst.analysis.report_document import build_document
+from sweepfirst.analysis.report_document import Document, build_document
 from sweepfirst.analysis.report_model import ReportData
 
 ReportFormat = Literal["html", "md"]
 FORMATS: tuple[ReportFormat, ...] = ("html", "md")
 
 
-def write_report(model: ReportData, output_dir: Path, fmt: ReportFormat = "html") -> Path:
+def write_report(
+    model: ReportData,
+    output_dir: Path,
+    fmt: ReportFormat = "html",
+    build: Callable[[ReportData], Document] = build_document,
+) -> Path:
     """Render ``model`` into ``output_dir`` and return the path of the report file.
+
+    ``build`` lays the data out as a document: the comparison alone (``build_document``) or the
+    whole run's report (``run_report.build_run_document``).
 
     The folder is self-contained: the HTML page embeds its figures and styles; the Markdown file
     links PNG files written beside it. ``report.json`` holds the same data, statistics included,
@@ -34,7 +43,7 @@ def write_report(model: ReportData, output_dir: Path, fmt: ReportFormat = "html"
     if model.generated_at is None:
         model = _stamped(model)
 
-    document = build_document(model)
+    document = build(model)
     if fmt == "html":
         report_path = output_dir / "report.html"
         _write_atomic(report_path, render_html(document).encode("utf-8"))

@@ -10,13 +10,10 @@ renders a `ReportData`.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from sweepfirst.analysis import formatting as fmt
-from sweepfirst.analysis.render_html import render_html
-from sweepfirst.analysis.render_markdown import render_markdown
-from sweepfirst.analysis.report import FORMATS, ReportFormat, _stamped, _write_atomic
+from sweepfirst.analysis.report import ReportFormat, write_report
 from sweepfirst.analysis.report_document import (
     Callout,
     Document,
@@ -104,24 +101,6 @@ def _failed_section(data: RunReport) -> Section:
 
 
 def write_run_report(data: ReportData, output_dir: Path, fmt_name: ReportFormat = "html") -> Path:
-    """Like `write_report`, with `build_run_document`: ``report.html`` (or ``report.md`` and its
-    PNGs) and ``report.json`` in ``output_dir``, each written atomically; returns the report."""
-    if fmt_name not in FORMATS:
-        raise ValueError(f"Unknown report format {fmt_name!r}; use one of {', '.join(FORMATS)}.")
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if data.generated_at is None:
-        data = _stamped(data)
-    document = build_run_document(data)
-    if fmt_name == "html":
-        path = output_dir / "report.html"
-        _write_atomic(path, render_html(document).encode("utf-8"))
-    else:
-        text, figures = render_markdown(document)
-        for filename, png in figures.items():
-            _write_atomic(output_dir / filename, png)
-        path = output_dir / "report.md"
-        _write_atomic(path, text.encode("utf-8"))
-    payload = json.dumps(data.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
-    _write_atomic(output_dir / "report.json", (payload + "\n").encode("utf-8"))
-    return path
+    """`write_report` with `build_run_document`: ``report.html`` (or ``report.md`` and its PNGs)
+    and ``report.json`` in ``output_dir``, each written atomically; returns the report."""
+    return write_report(data, output_dir, fmt_name, build=build_run_document)

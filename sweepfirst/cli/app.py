@@ -6,9 +6,19 @@ import sys
 
 import typer
 
-from sweepfirst.cli import analyze, console, evaluate, jobs, report, run, status, train
+from sweepfirst.cli import (
+    analyze,
+    console,
+    evaluate,
+    jobs,
+    launch,
+    report,
+    run,
+    status,
+    train,
+    worker,
+)
 from sweepfirst.cli import db as db_commands
-from sweepfirst.cli import launch, worker
 from sweepfirst.cli.options import command_settings
 from sweepfirst.errors import SweepfirstError
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from typer.core import TyperCommand
 
 from sweepfirst.engine.context import Context
+
+if TYPE_CHECKING:
+    # typer vendors its own click; its commands take that click's Context.
+    from typer._click.core import Context as ClickContext
 
 StateDir = Annotated[
     Path | None,
@@ -75,10 +78,10 @@ class SweepfirstCommand(TyperCommand):
     """Every sweepfirst command: list options take space-separated values, and a user mistake
     (a SweepfirstError) becomes one styled sentence and an exit code instead of a traceback."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
         return super().parse_args(ctx, expand_list_options(list(args)))
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         from sweepfirst.cli import console
         from sweepfirst.errors import SweepfirstError
 

@@ -76,7 +76,12 @@ def run(
     data_dir: DataDir = None,
 ) -> None:
     """Run a workflow: sweep -> analysis -> production -> report (or one phase of it)."""
-    from sweepfirst.engine.orchestrate import apply_optimal_config, check_phase_ready, choose_run, reopen_if_stopped
+    from sweepfirst.engine.orchestrate import (
+        apply_optimal_config,
+        check_phase_ready,
+        choose_run,
+        reopen_if_stopped,
+    )
 
     only_phase = _parse_phase(phase)
     if optimal_config is not None and only_phase not in (None, Phase.PRODUCTION):

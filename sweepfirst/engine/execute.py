@@ -15,7 +15,7 @@ import threading
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sweepfirst.engine.context import Context
 from sweepfirst.errors import LeaseLost, SweepfirstError
@@ -25,6 +25,12 @@ from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
 from sweepfirst.store.jobs import Lease
 from sweepfirst.store.models import Job, Run
+
+if TYPE_CHECKING:
+    from sweepfirst.training.request import WandbMode
+
+#: The W&B modes a job can run in (``auto`` is resolved to one of them before the job starts).
+WANDB_MODES = ("online", "offline", "disabled")
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +48,15 @@ def request_stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, _handler)
 
 
-def resolve_wandb_mode(configured: str) -> str:
+def resolve_wandb_mode(configured: str) -> WandbMode:
     """auto -> online when W&B credentials exist, offline otherwise (never a silent upload)."""
     import os
 
-    if configured != "auto":
-        return configured
-    if os.environ.get("WANDB_MODE") in ("online", "offline", "disabled"):
-        return os.environ["WANDB_MODE"]
+    if configured in WANDB_MODES:
+        return cast("WandbMode", configured)
+    from_env = os.environ.get("WANDB_MODE", "")
+    if from_env in WANDB_MODES:
+        return cast("WandbMode", from_env)
     has_key = bool(os.environ.get("WANDB_API_KEY")) or (Path.home() / ".netrc").is_file() and "api.wandb.ai" in (
         Path.home() / ".netrc"
     ).read_text(errors="ignore")
@@ -148,9 +155,9 @@ def _write_job_record(output_dir: Path, job: Job, outcome: Mapping[str, Any]) ->
 
 def execute_job(ctx: Context, lease: Lease) -> JobEvent:
     """Train the leased job and record how it ended; returns the recorded event."""
-    from sweepfirst.engine.sweep_config import sweep_metric
     from sweepfirst.engine.heartbeat import Heartbeat
     from sweepfirst.engine.pruning import make_pruner
+    from sweepfirst.engine.sweep_config import sweep_metric
     from sweepfirst.provenance import job_provenance
 
     with ctx.db.session() as session:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from sweepfirst.errors import DatabaseError
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store.database import Database
 from sweepfirst.store.jobs import Lease
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +32,7 @@ class Heartbeat:
         self.lost = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{lease.job_id}", daemon=True)
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweepfirst.engine.context import Context, job_relative_dir
+from sweepfirst.engine.coordination import CoordinatorLocks
 from sweepfirst.engine.executors import make_executor
 from sweepfirst.engine.scheduler import Scheduler, SchedulerOptions
-from sweepfirst.errors import PhaseNotReady, SpecError, StateError
+from sweepfirst.errors import PhaseNotReady, RunBusy, SpecError, StateError
 from sweepfirst.spec import Workflow
 from sweepfirst.states import JobPhase, Phase
 from sweepfirst.store import jobs as job_store
@@ -158,16 +159,34 @@ def drive(
     notify: Callable[[str], None] = lambda _line: None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Phase:
-    """Reap, then work on the run until it completes, fails, leaves ``only_phase`` or is stopped."""
-    executor = make_executor(ctx, workers=execution.workers, gpus=execution.gpus, in_process=execution.in_process)
-    slots = len(execution.gpus) if execution.gpus else max(execution.workers, 1)
-    options = SchedulerOptions(only_phase=only_phase, parallel_trials=slots, should_stop=should_stop)
-    scheduler = Scheduler(ctx, run.id, executor, options, notify)
+    """Reap, then work on the run until it completes, fails, leaves ``only_phase`` or is stopped.
+
+    The driver plans trials and advances phases, so it holds the run's coordinator lock, the one
+    `sweepfirst worker` processes take: a worker on another machine then only helps execute jobs,
+    and a second `run` or `resume` of the same run is refused instead of planning it twice.
+
+    Raises:
+        RunBusy: another live process coordinates the run.
+    """
+    locks = CoordinatorLocks(ctx.db)
+    if not locks.try_hold(run.id):
+        locks.close()
+        raise RunBusy(
+            f"Run {run.name} is already being driven by another live sweepfirst process (a `run`, "
+            "`resume` or `worker`); wait for it to finish, or add this machine's capacity with "
+            "`sweepfirst worker`."
+        )
     try:
-        phase = scheduler.drive()
+        executor = make_executor(ctx, workers=execution.workers, gpus=execution.gpus, in_process=execution.in_process)
+        slots = len(execution.gpus) if execution.gpus else max(execution.workers, 1)
+        options = SchedulerOptions(only_phase=only_phase, parallel_trials=slots, should_stop=should_stop)
+        scheduler = Scheduler(ctx, run.id, executor, options, notify)
+        try:
+            return scheduler.drive()
+        finally:
+            executor.stop()
     finally:
-        executor.stop()
-    return phase
+        locks.close()
 
 
 def create_train_run(ctx: Context, workflow: Workflow, *, task: str, method: str, seed: int,

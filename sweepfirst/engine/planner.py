@@ -11,7 +11,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,9 @@ from sweepfirst.states import JobPhase, JobState
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
 from sweepfirst.store.models import Job, Run
+
+if TYPE_CHECKING:
+    from sweepfirst.search.trials import TrialState
 
 
 def search_seed(workflow: Workflow, task: str, method: str) -> int:
@@ -38,7 +41,7 @@ class Trial:
     jobs: list[Job]
 
     @property
-    def state(self) -> str:
+    def state(self) -> TrialState:
         states = {j.state for j in self.jobs}
         if JobState.PENDING.value in states or JobState.RUNNING.value in states:
             return "running"

@@ -1,4 +1,4 @@
-"""The sequence-classification pipeline (GLUE): data, model, Trainer, result files.
+"""The sequence-classification pipeline (GLUE): data, model and scorer for ``job_loop``.
 
 Imported only when a job of this kind runs (it imports torch and transformers at once).
 """
@@ -6,33 +6,26 @@ Imported only when a job of this kind runs (it imports torch and transformers at
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import (
-    DataCollatorWithPadding,
-    PreTrainedTokenizerBase,
-    PrinterCallback,
-    TrainerState,
-)
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
-from sweepfirst.training import checkpoints, outputs
+from sweepfirst.training import outputs
 from sweepfirst.training.arguments import build_training_arguments, make_schedule, resolve_precision
-from sweepfirst.training.callbacks import HooksCallback, LogFileCallback
 from sweepfirst.training.data import load_raw_splits
 from sweepfirst.training.hooks import TrainingHooks
+from sweepfirst.training.job_loop import JobParts, train_job
 from sweepfirst.training.metrics import EvaluationRecorder
-from sweepfirst.training.models import build_model, load_tokenizer, resolve_model_name
+from sweepfirst.training.models import build_model, load_tokenizer
 from sweepfirst.training.request import TrainingRequest
-from sweepfirst.training.result import Status, TrainingResult
+from sweepfirst.training.result import TrainingResult
 from sweepfirst.training.splits import SplitRecipe, make_splits
 from sweepfirst.training.tasks import TaskSpec
 from sweepfirst.training.tokenization import LENGTH_COLUMN, cache_key, tokenize_splits
-from sweepfirst.training.tracking import wandb_run
-from sweepfirst.training.trainer import SweepfirstTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -94,115 +87,38 @@ def train_sequence_classification(
     args = build_training_arguments(request, params, schedule, precision)
     model = build_model(request.model, task, request.method, params, request.seed)
 
-    bridge = HooksCallback(hooks, save_checkpoints=request.save_checkpoints)
-    trainer: SweepfirstTrainer | None = None
-    recorder = EvaluationRecorder(
-        task, current_step=lambda: trainer.state.global_step if trainer else 0
-    )
-    trainer = SweepfirstTrainer(
+    def make_recorder(current_step: Callable[[], int]) -> EvaluationRecorder:
+        return EvaluationRecorder(task, current_step=current_step)
+
+    def write_predictions(recorder: EvaluationRecorder) -> None:
+        if recorder.logits is not None and recorder.labels is not None:
+            outputs.write_predictions(
+                request.output_dir, data.eval["idx"][:], recorder.labels.tolist(), recorder.logits
+            )
+
+    parts = JobParts(
         model=model,
+        tokenizer=data.tokenizer,
         args=args,
-        train_dataset=data.train,
-        eval_dataset=data.eval,
-        processing_class=data.tokenizer,
+        train=data.train,
+        eval=data.eval,
         # Pad each batch to its longest example; multiples of 8 suit GPU tensor cores.
         data_collator=DataCollatorWithPadding(
             data.tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
         ),
-        compute_metrics=recorder,
-        callbacks=[bridge, LogFileCallback()],
+        make_recorder=make_recorder,
+        write_predictions=write_predictions,
+        num_train_examples=len(data.train),
+        num_eval_examples=len(data.eval),
+        eval_split=data.eval_split,
+        provenance={
+            "data_source": "local" if request.data_dir is not None else "hub",
+            "data_fingerprint": data.data_fingerprint,
+            "tokenized_cache_key": data.cache_key,
+        },
+        extra={
+            "mean_train_tokens": float(np.mean(data.train[LENGTH_COLUMN][:])),
+            "label_names": list(task.label_names),
+        },
     )
-    # PrinterCallback (the stand-in for progress bars) prints every log line to stdout.
-    trainer.remove_callback(PrinterCallback)
-
-    resume = checkpoints.latest_checkpoint(request.output_dir)
-    if resume is not None:
-        logger.info("Resuming from %s", resume)
-
-    with wandb_run(request.wandb, request.output_dir, config=request.to_json()) as run:
-        output = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
-        status = _status(bridge, trainer.state)
-        if status != "interrupted" and recorder.step != trainer.state.global_step:
-            # Resumed from the final checkpoint of a job that had already trained to the end:
-            # evaluate the final model once more to get its predictions.
-            bridge.active = False
-            trainer.evaluate()
-
-        history = evaluation_history(trainer.state.log_history)
-        final = history[-1]["metrics"] if history else {}
-        trainable, total = _parameter_counts(model)
-        result = TrainingResult(
-            status=status,
-            metrics=dict(final),
-            primary_metric=task.primary_metric,
-            score=final.get(task.primary_metric),
-            history=history,
-            global_step=trainer.state.global_step,
-            train_runtime_s=float(output.metrics.get("train_runtime", 0.0)),
-            train_samples_per_second=float(output.metrics.get("train_samples_per_second", 0.0)),
-            num_train_examples=len(data.train),
-            num_eval_examples=len(data.eval),
-            resumed_from=str(resume) if resume is not None else None,
-            eval_split=data.eval_split,
-            fingerprint=request.fingerprint(),
-            provenance={
-                "data_source": "local" if request.data_dir is not None else "hub",
-                "data_fingerprint": data.data_fingerprint,
-                "model_source": resolve_model_name(request.model),
-                "tokenized_cache_key": data.cache_key,
-                "precision": precision,
-                "device": str(trainer.args.device),
-            },
-            extra={
-                "max_steps": trainer.state.max_steps,
-                "trainable_parameters": trainable,
-                "total_parameters": total,
-                "mean_train_tokens": float(np.mean(data.train[LENGTH_COLUMN][:])),
-                "label_names": list(task.label_names),
-            },
-        )
-        if result.finished:
-            if recorder.logits is not None and recorder.labels is not None:
-                outputs.write_predictions(
-                    request.output_dir,
-                    data.eval["idx"][:],
-                    recorder.labels.tolist(),
-                    recorder.logits,
-                )
-            outputs.write_result(request.output_dir, result)
-        if run is not None:
-            run.summary.update({"sweepfirst/status": status, "sweepfirst/score": result.score})
-    logger.info("Job %s ended: %s, score %s", request.fingerprint(), status, result.score)
-    return result
-
-
-def _status(bridge: HooksCallback, state: TrainerState) -> Status:
-    if bridge.pruned:
-        return "pruned"
-    # A stop request on the very last step still leaves a finished job.
-    if bridge.interrupted and state.global_step < state.max_steps:
-        return "interrupted"
-    return "completed"
-
-
-def evaluation_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every evaluation in the Trainer's log, oldest first, one per step (the latest wins).
-
-    The log is part of each checkpoint, so this covers evaluations before a resume too.
-    """
-    by_step: dict[int, dict[str, Any]] = {}
-    for entry in log_history:
-        if "eval_loss" in entry:
-            step = int(entry.get("step", 0))
-            by_step[step] = {
-                "step": step,
-                "epoch": float(entry.get("epoch", 0.0)),
-                "metrics": {k: float(v) for k, v in entry.items() if k.startswith("eval_")},
-            }
-    return [by_step[step] for step in sorted(by_step)]
-
-
-def _parameter_counts(model: torch.nn.Module) -> tuple[int, int]:
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return trainable, total
+    return train_job(request, task, hooks, parts, precision)

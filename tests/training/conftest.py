@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +13,8 @@ from sweepfirst.training import TrainingRequest
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny models on a shared 2-core machine run several times faster on one thread.
-
-    (Thread spin-waiting under oversubscription dominates at this size.) Restored afterwards, so
-    tests elsewhere in the session are not affected.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread: None) -> None:
+    """Every test here trains a tiny model: on one torch thread (see the root conftest)."""
 
 
 @pytest.fixture(scope="session")
