@@ -195,10 +195,10 @@ def _sweepfirst(setting: Setting, seed: int, precision: str, pad_to_multiple_of:
 
 def _instrument_collator(padded_lengths: list[int], pad_to_multiple_of: int | None) -> None:
     """Record each training batch's padded length; optionally force ``pad_to_multiple_of``."""
-    from sweepfirst.training import classification
+    from sweepfirst.training import classification, job_loop
 
     stock_collator = classification.DataCollatorWithPadding
-    stock_trainer = classification.SweepfirstTrainer
+    stock_trainer = job_loop.SweepfirstTrainer
     evaluating = [False]
 
     class RecordingCollator(stock_collator):  # type: ignore[misc, valid-type]
@@ -221,7 +221,7 @@ def _instrument_collator(padded_lengths: list[int], pad_to_multiple_of: int | No
 
     forced = pad_to_multiple_of
     classification.DataCollatorWithPadding = RecordingCollator
-    classification.SweepfirstTrainer = RecordingTrainer
+    job_loop.SweepfirstTrainer = RecordingTrainer  # the GLUE pipeline trains through job_loop
 
 
 def _allow_cpu_bf16() -> None:
