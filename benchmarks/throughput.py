@@ -195,9 +195,9 @@ def _sweepfirst(setting: Setting, seed: int, precision: str, pad_to_multiple_of:
 
 def _instrument_collator(padded_lengths: list[int], pad_to_multiple_of: int | None) -> None:
     """Record each training batch's padded length; optionally force ``pad_to_multiple_of``."""
-    from sweepfirst.training import classification, job_loop
+    from sweepfirst.training import job_loop
 
-    stock_collator = classification.DataCollatorWithPadding
+    stock_collator = job_loop.DataCollatorWithPadding
     stock_trainer = job_loop.SweepfirstTrainer
     evaluating = [False]
 
@@ -220,7 +220,7 @@ def _instrument_collator(padded_lengths: list[int], pad_to_multiple_of: int | No
                 evaluating[0] = False
 
     forced = pad_to_multiple_of
-    classification.DataCollatorWithPadding = RecordingCollator
+    job_loop.DataCollatorWithPadding = RecordingCollator
     job_loop.SweepfirstTrainer = RecordingTrainer  # the GLUE pipeline trains through job_loop
 
 

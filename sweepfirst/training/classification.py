@@ -10,9 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from datasets import Dataset
-from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from sweepfirst.training import outputs
 from sweepfirst.training.arguments import build_training_arguments, make_schedule, resolve_precision
@@ -102,10 +101,6 @@ def train_sequence_classification(
         args=args,
         train=data.train,
         eval=data.eval,
-        # Pad each batch to its longest example; multiples of 8 suit GPU tensor cores.
-        data_collator=DataCollatorWithPadding(
-            data.tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
-        ),
         make_recorder=make_recorder,
         write_predictions=write_predictions,
         num_train_examples=len(data.train),

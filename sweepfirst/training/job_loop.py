@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import torch
 from datasets import Dataset
 from transformers import (
+    DataCollatorWithPadding,
     EvalPrediction,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -59,7 +60,6 @@ class JobParts:
     Attributes:
         model, tokenizer, args: the model to train, its tokenizer, the ``TrainingArguments``.
         train, eval: the model-ready datasets (eval in the order its predictions are read back).
-        data_collator: pads a batch.
         make_recorder: the scorer (see :data:`RecorderFactory`).
         write_predictions: writes ``predictions.jsonl`` from the recorder of a finished job.
         num_train_examples, num_eval_examples: the job's sizes in the task's own unit (sentences,
@@ -75,7 +75,6 @@ class JobParts:
     args: TrainingArguments
     train: Dataset
     eval: Dataset
-    data_collator: Any
     make_recorder: RecorderFactory
     write_predictions: Callable[[Any], None]
     num_train_examples: int
@@ -99,7 +98,10 @@ def train_job(
         train_dataset=parts.train,
         eval_dataset=parts.eval,
         processing_class=parts.tokenizer,
-        data_collator=parts.data_collator,
+        # Pad each batch to its longest row; multiples of 8 suit GPU tensor cores.
+        data_collator=DataCollatorWithPadding(
+            parts.tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
+        ),
         compute_metrics=recorder,
         callbacks=[bridge, LogFileCallback()],
     )

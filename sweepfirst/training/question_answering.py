@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from transformers import DataCollatorWithPadding
 
 from sweepfirst.errors import SweepfirstError
 from sweepfirst.training.arguments import build_training_arguments, make_schedule, resolve_precision
@@ -94,10 +92,6 @@ def train_question_answering(
         args=args,
         train=features.train,
         eval=eval_rows,
-        # Pad each batch to its longest window; multiples of 8 suit GPU tensor cores.
-        data_collator=DataCollatorWithPadding(
-            tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
-        ),
         make_recorder=make_recorder,
         write_predictions=write_predictions,
         num_train_examples=len(splits.train),
