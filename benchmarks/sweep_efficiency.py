@@ -6,7 +6,7 @@ YAML written into a temporary folder, one state folder per way:
 
 * ``grid``: every configuration, trained to the end, one evaluation per epoch;
 * ``asha``: the same grid with ``early_terminate: {type: hyperband, min_iter: 1, eta: 3}`` and
-  several evaluations per epoch (the rungs are evaluation counts);
+  6 evaluations per epoch (the rungs are evaluation counts: 1, 3, 9 of 12 in 2 epochs);
 * ``bayes``: ``method: bayes`` with ``run_cap`` a third of the grid.
 
 Per way: training steps spent (the sum of every sweep job's ``global_step`` from its ``job.json``;
@@ -19,12 +19,14 @@ command, and the best selection score (the maximum recorded score over trials th
 
 The target: ASHA within 0.5 accuracy points of the grid's best with at most a third of its steps.
 
+ASHA ranks trials at a rung by the sweep metric (accuracy) and breaks exact ties by
+``eval_loss``: early in training most trials sit at exactly the majority-class accuracy.
+
 Two more lines replay the ASHA way's recorded learning curves through the same promotion rule
-(``search.hyperband.should_stop``), once ranking rungs by accuracy (a check of the real run) and
-once by ``eval_loss``. Early in training most trials sit at the majority-class accuracy: accuracy
-ties at a rung stop nobody, while the loss still separates them. The replay is a simulation on
-real curves; setting ``metric: {name: eval_loss, goal: minimize}`` in a sweep config is how to get
-it for real (the sweep then also chooses by loss).
+(``search.hyperband.should_stop``): once as the product ranks them (accuracy, ties broken by
+loss: a check of the real run) and once by ``eval_loss`` alone (what
+``metric: {name: eval_loss, goal: minimize}`` would do). A replay needs no training, so
+``--reuse`` with other ``--eta``/``--min-iter`` values explores the rule on the same curves.
 """
 
 from __future__ import annotations
@@ -278,25 +280,25 @@ class Replay:
 
 def replay_asha(asha: WayResult, *, metric: str, goal: str, eta: int, min_iter: int) -> Replay:
     """Which trials the same ASHA rule (sweepfirst's ``should_stop``) would stop, in the same order,
-    ranking by ``metric`` at the rungs instead of the sweep metric.
+    ranking by ``metric`` at the rungs (exact ties broken by ``eval_loss``, as the product does).
 
     Uses the evaluations the ASHA way recorded, so it needs no training; a trial that the real run
     pruned earlier than the replay would have has no curve past that point and counts as unknown
     (its recorded steps are counted, its score is not).
     """
     from sweepfirst.search.config import EarlyTerminate
-    from sweepfirst.search.hyperband import rung_schedule, should_stop
+    from sweepfirst.search.hyperband import RungScore, rung_schedule, should_stop
 
     evaluations = max((len(j.curve) for j in asha.jobs), default=0)
     spec = EarlyTerminate(min_iter=min_iter, eta=eta)
     rungs = set(rung_schedule(spec, max_iteration=max(evaluations, 1)))
-    recorded: dict[int, list[float]] = {}
+    recorded: dict[int, list[RungScore]] = {}
     steps = pruned = unknown = 0
     finals: list[float] = []
     for job in sorted(asha.jobs, key=lambda j: j.trial or 0):
         stopped = False
         for k, point in enumerate(job.curve, start=1):
-            value = float(point[metric])
+            value = RungScore(float(point[metric]), float(point["eval_loss"]))
             if k in rungs:
                 stop = should_stop(k, value, recorded.get(k, []), goal=goal, eta=eta)  # type: ignore[arg-type]
                 recorded.setdefault(k, []).append(value)
@@ -326,7 +328,7 @@ def _same_config_scores(grid: WayResult, other: WayResult) -> list[tuple[int | N
 
 
 def replays(asha: WayResult, args: argparse.Namespace) -> list[Replay]:
-    """The ASHA rule replayed by accuracy (a check of the real run) and by eval_loss (no ties)."""
+    """The ASHA rule replayed as the product runs it (a check of the real run) and by eval_loss alone."""
     return [
         replay_asha(asha, metric="eval_accuracy", goal="maximize", eta=args.eta, min_iter=args.min_iter),
         replay_asha(asha, metric="eval_loss", goal="minimize", eta=args.eta, min_iter=args.min_iter),
@@ -351,7 +353,7 @@ def main() -> None:
     parser.add_argument("--learning-rates", type=float, nargs="+", default=[3e-5, 1e-4, 3e-4])
     parser.add_argument("--warmups", type=float, nargs="+", default=[0.0, 0.1])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32])
-    parser.add_argument("--evaluations-per-epoch", type=int, default=3, help="For the ASHA way (the others: 1).")
+    parser.add_argument("--evaluations-per-epoch", type=int, default=6, help="For the ASHA way (the others: 1).")
     parser.add_argument("--min-iter", type=int, default=1)
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--sweep-seed", type=int, default=0)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from sweepfirst.engine.context import Context
+from sweepfirst.engine.pruning import TIE_BREAK_METRIC, Pruner
 from sweepfirst.errors import LeaseLost, SweepfirstError
 from sweepfirst.spec import Workflow
 from sweepfirst.states import JobEvent, JobPhase
@@ -121,24 +122,27 @@ class JobHooks:
     """Bridges the training loop to the state database: intermediate scores, stop requests."""
 
     def __init__(self, ctx: Context, lease: Lease, lease_lost: threading.Event, *, metric: str,
-                 pruner: Any | None = None) -> None:
+                 pruner: Pruner | None = None) -> None:
         self._ctx = ctx
         self._lease = lease
         self._lease_lost = lease_lost
         self._metric = metric
         self._pruner = pruner
+        #: The number of the job's latest evaluation (counted across resumes).
         self.evaluations = 0
 
-    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float]) -> bool:
-        self.evaluations += 1
+    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int) -> bool:
+        self.evaluations = evaluation
         score = metrics.get(self._metric)
         if score is None:
             return True
+        loss = metrics.get(TIE_BREAK_METRIC)
+        loss = None if loss is None else float(loss)
         with self._ctx.db.session() as session:
-            job_store.record_intermediate(session, self._lease, self.evaluations, float(score))
+            job_store.record_intermediate(session, self._lease, self.evaluations, float(score), loss)
             if self._pruner is None:
                 return True
-            return bool(self._pruner(session, self._lease.job_id, self.evaluations, float(score)))
+            return bool(self._pruner(session, self._lease.job_id, self.evaluations, float(score), loss))
 
     def should_stop(self) -> bool:
         return STOP_REQUESTED.is_set() or self._lease_lost.is_set()

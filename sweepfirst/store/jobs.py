@@ -252,12 +252,16 @@ def finish_job(
     )
 
 
-def record_intermediate(session: Session, lease: Lease, iteration: int, score: float) -> None:
-    """Store one evaluation's score (for early termination), if the lease is still ours."""
+def record_intermediate(
+    session: Session, lease: Lease, iteration: int, score: float, loss: float | None = None
+) -> None:
+    """Store one evaluation's score and eval_loss (for early termination), if the lease is still ours."""
     job = session.get(Job, lease.job_id)
     if job is None or job.lease_token != lease.token:
         raise LeaseLost(f"Job {lease.job_id} is no longer leased to this worker.")
     job.intermediate = {**(job.intermediate or {}), str(iteration): score}
+    if loss is not None:
+        job.intermediate_loss = {**(job.intermediate_loss or {}), str(iteration): loss}
     session.flush()
 
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from sweepfirst.store.database import Database
 
 #: The newest revision in migrations/versions (a test checks that the two agree).
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version"
 #: Serialises migrations of one PostgreSQL database between workers that open it together.
@@ -94,8 +94,13 @@ def _recorded_revisions(connection: Connection) -> list[str]:
 
 def _unversioned_revision(connection: Connection, tables: set[str]) -> str:
     """The revision that tables made by create_all (before migrations existed) correspond to."""
-    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
-    return "0002" if "kind" in columns else "0001"
+    if "jobs" in tables and "intermediate_loss" in _column_names(connection, "jobs"):
+        return "0003"
+    return "0002" if "kind" in _column_names(connection, "runs") else "0001"
+
+
+def _column_names(connection: Connection, table: str) -> set[str]:
+    return {column["name"] for column in inspect(connection).get_columns(table)}
 
 
 def schema_status(connection: Connection) -> SchemaStatus:

@@ -125,6 +125,8 @@ class Job(Base):
     score: Mapped[float | None] = mapped_column(Float)
     #: Evaluation iteration -> score, for early termination.
     intermediate: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Evaluation iteration -> eval_loss, which breaks exact ties on the score at a rung.
+    intermediate_loss: Mapped[dict[str, Any]] = mapped_column(default=dict)
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     output_dir: Mapped[str] = mapped_column(Text)

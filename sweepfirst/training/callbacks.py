@@ -54,7 +54,12 @@ class HooksCallback(TrainerCallback):
         if not self.active:
             return control
         numeric = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))}
-        keep_going = self.hooks.on_evaluation(state.global_step, float(state.epoch or 0.0), numeric)
+        # The Trainer logs an evaluation before this callback, and a resumed state carries the
+        # log of the run it resumes, so this counts every evaluation of the job, this one included.
+        evaluation = sum(1 for entry in state.log_history if "eval_runtime" in entry)
+        keep_going = self.hooks.on_evaluation(
+            state.global_step, float(state.epoch or 0.0), numeric, evaluation
+        )
         if not keep_going:
             logger.info("Pruned after the evaluation at step %d.", state.global_step)
             self.pruned = True

@@ -15,10 +15,14 @@ from typing import Protocol, runtime_checkable
 class TrainingHooks(Protocol):
     """Callbacks from a running job to whoever started it."""
 
-    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float]) -> bool:
+    def on_evaluation(
+        self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int
+    ) -> bool:
         """Called after every evaluation with the HF-named metrics (``eval_accuracy``, ...).
 
-        Return False to stop the job as *pruned*; its latest checkpoint is kept.
+        ``evaluation`` counts the job's evaluations from 1, across resumes: the first evaluation
+        after resuming from a checkpoint that held three is number 4 (hyperband's rungs are these
+        numbers). Return False to stop the job as *pruned*; its latest checkpoint is kept.
         """
         ...
 
@@ -34,7 +38,9 @@ class TrainingHooks(Protocol):
 class NoHooks:
     """Hooks that never prune and never stop: the job runs to the end."""
 
-    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float]) -> bool:
+    def on_evaluation(
+        self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int
+    ) -> bool:
         return True
 
     def should_stop(self) -> bool:

@@ -45,7 +45,7 @@ def test_help_status_and_the_store_never_import_torch(tmp_path: Path) -> None:
         "heavy = [m for m in ('torch', 'transformers', 'datasets', 'peft', 'optuna') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
 
 

@@ -35,7 +35,22 @@ def _build_at_0001_with_a_run(url: str) -> None:
             "INSERT INTO runs (name, workflow_name, spec_hash, spec, phase, provenance, created_at, updated_at) "
             "VALUES ('old-run', 'smoke', 'h', '{}', 'sweep', '{}', :at, :at)"
         ), {"at": "2024-01-01 00:00:00+00:00"})
+        connection.execute(sa.text(
+            "INSERT INTO jobs (run_id, phase, task, method, config_hash, seed, trial_index, hyperparameters, "
+            "priority, state, attempts, max_attempts, runtime_s, metrics, intermediate, provenance, output_dir, "
+            "created_at) SELECT id, 'sweep', 'mrpc', 'lora', 'c', 0, 0, '{}', 0, 'pruned', 1, 2, 1.0, '{}', "
+            "'{\"1\": 0.68}', '{}', 'out', :at FROM runs"
+        ), {"at": "2024-01-01 00:00:00+00:00"})
     engine.dispose()
+
+
+def _old_job_after_upgrade(connection: sa.Connection) -> tuple[object, ...]:
+    """An old job keeps its scores and gains no eval_loss values (its ties at a rung continue)."""
+    import json
+
+    intermediate, intermediate_loss = connection.execute(sa.text("SELECT intermediate, intermediate_loss FROM jobs")).one()
+    as_dict = [json.loads(v) if isinstance(v, str) else v for v in (intermediate, intermediate_loss)]
+    return tuple(as_dict)
 
 
 def _stamp(url: str, revision: str) -> None:
@@ -47,7 +62,7 @@ def _stamp(url: str, revision: str) -> None:
 
 def test_the_head_constant_is_the_newest_migration() -> None:
     assert migrate.HEAD_REVISION == migrate.script_head()
-    assert migrate.known_revisions() == {"0001", "0002"}
+    assert migrate.known_revisions() == {"0001", "0002", "0003"}
 
 
 def test_a_migrated_database_matches_the_models(any_url: str) -> None:
@@ -66,7 +81,8 @@ def test_sqlite_at_0001_is_upgraded_on_open_and_keeps_its_runs(sqlite_url: str) 
     db.create_schema()
     with db.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT name, kind FROM runs")).all() == [("old-run", "workflow")]
-        assert migrate.schema_status(connection).revision == "0002"
+        assert migrate.schema_status(connection).revision == migrate.HEAD_REVISION
+        assert _old_job_after_upgrade(connection) == ({"1": 0.68}, {})
     db.dispose()
 
 
@@ -80,13 +96,14 @@ def test_postgres_behind_head_is_refused_until_db_upgrade(pg_url: str) -> None:
     assert "revision 0001" in result.output and "behind" in result.output
     result = runner.invoke(app, ["db", "upgrade", "--db-url", pg_url])
     assert result.exit_code == 0, result.output
-    assert "0001 -> 0002" in result.output
+    assert f"0001 -> {migrate.HEAD_REVISION}" in result.output
     db.create_schema()  # now opens
     with db.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT name, kind FROM runs")).all() == [("old-run", "workflow")]
+        assert _old_job_after_upgrade(connection) == ({"1": 0.68}, {})
     db.dispose()
     result = runner.invoke(app, ["db", "upgrade", "--db-url", pg_url])
-    assert result.exit_code == 0 and "already at schema revision 0002" in result.output
+    assert result.exit_code == 0 and f"already at schema revision {migrate.HEAD_REVISION}" in result.output
 
 
 def test_a_fresh_postgres_database_is_created_at_head(pg_url: str) -> None:

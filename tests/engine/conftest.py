@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-WORDS = "the a cat dog sat ran on under mat rug big small red blue quickly slowly house tree".split()
+WORDS = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "rug", "big", "small", "red", "blue", "quickly", "slowly", "house", "tree"]
 
 
 def _sentence(rng: random.Random) -> str:

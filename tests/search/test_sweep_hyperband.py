@@ -11,6 +11,7 @@ from sweepfirst.search import (
     Decision,
     EarlyTerminate,
     Hyperband,
+    RungScore,
     SweepConfig,
     TrialObservation,
     parse_sweep_config,
@@ -56,14 +57,16 @@ def test_min_iter_schedule_is_bounded_by_default() -> None:
     assert rungs[-1] == 3**19  # the last below 2**31
 
 
-# eta = 3, minimize. With n scores at the rung (own included), the top floor(n / 3) continue.
+# eta = 3, minimize. With n scores at the rung (own included), the top max(1, floor(n / 3)) continue.
 @pytest.mark.parametrize(
     ("score", "peers", "stop"),
     [
         (0.9, [0.5, 0.7], True),  # n=3: top 1 is 0.5
         (0.4, [0.5, 0.7], False),  # n=3: it is the best
         (0.5, [0.5, 0.9], False),  # n=3: ties with the best continue
-        (0.9, [0.1], False),  # n=2 < eta: too little evidence, continue
+        (0.9, [0.1], True),  # n=2 < eta: the best continues, as in W&B and Optuna
+        (0.05, [0.1], False),
+        (0.1, [0.1], False),  # ... and an exact tie with it
         (0.9, [], False),  # first at the rung
         (0.25, [0.1, 0.2, 0.3, 0.4, 0.5], True),  # n=6: top 2 are 0.1, 0.2
         (0.15, [0.1, 0.2, 0.3, 0.4, 0.5], False),  # n=6: 0.1, 0.15 are the top 2
@@ -85,11 +88,49 @@ def test_promotion_rule_maximize() -> None:
     assert should_stop(3, 0.7, [0.9, 0.8, 0.6], goal="maximize", eta=2) is True
 
 
+# eta = 3, maximize accuracy; tie-break values are eval_loss (lower is better).
+@pytest.mark.parametrize(
+    ("own", "peers", "stop"),
+    [
+        # n=3, all at the majority-class accuracy: only the lowest loss continues.
+        (RungScore(0.68, 0.62), [RungScore(0.68, 0.60), RungScore(0.68, 0.65)], True),
+        (RungScore(0.68, 0.59), [RungScore(0.68, 0.60), RungScore(0.68, 0.65)], False),
+        # A better accuracy beats any loss; a worse one loses to any loss.
+        (RungScore(0.70, 0.90), [RungScore(0.68, 0.10), RungScore(0.68, 0.20)], False),
+        (RungScore(0.66, 0.01), [RungScore(0.68, 0.90), RungScore(0.60, 0.90)], True),
+        # Equal loss too: a true tie, which continues.
+        (RungScore(0.68, 0.60), [RungScore(0.68, 0.60), RungScore(0.50, 0.70)], False),
+        # A peer without a loss cannot break the tie with it: W&B's rule, ties continue.
+        (RungScore(0.68, 0.62), [RungScore(0.68, None), RungScore(0.68, 0.65)], False),
+        (RungScore(0.68, None), [RungScore(0.68, 0.10), RungScore(0.68, 0.20)], False),
+        # n=6 keeps 2: two strictly better (one by accuracy, one by loss) stop it.
+        (RungScore(0.68, 0.62), [RungScore(0.71, 0.90), RungScore(0.68, 0.61), RungScore(0.68, 0.63),
+                                 RungScore(0.68, 0.70), RungScore(0.60, 0.50)], True),
+        (RungScore(0.68, 0.62), [RungScore(0.71, 0.90), RungScore(0.68, 0.63), RungScore(0.68, 0.64),
+                                 RungScore(0.68, 0.70), RungScore(0.60, 0.50)], False),
+        # Plain floats are scores without a tie-break value.
+        (0.68, [0.68, 0.68], False),
+    ],
+)
+def test_ties_on_the_metric_are_broken_by_the_loss(own: RungScore | float, peers: list[RungScore], stop: bool) -> None:
+    assert should_stop(1, own, peers, goal="maximize", eta=3) is stop
+
+
+def test_decide_reports_the_score_cutoff_and_stops_on_the_loss() -> None:
+    hyperband = Hyperband(hyperband_sweep("maximize", min_iter=1, eta=3), max_iteration=9)
+    peers = [RungScore(0.6757, 0.640), RungScore(0.6757, 0.655)]
+    assert hyperband.decide(1, RungScore(0.6757, 0.660), peers) == Decision("stop", 1, 0.6757)
+    assert hyperband.decide(1, RungScore(0.6757, 0.630), peers) == Decision("continue", 1, 0.6757)
+
+
 def test_non_strict_keeps_one_more_like_w_and_b_stopper() -> None:
     # n=3, eta=3: strict keeps 1, non-strict keeps 2 (W&B's sorted(scores)[int(n / eta)]).
     assert should_stop(3, 0.6, [0.5, 0.7], goal="minimize", eta=3, strict=True) is True
     assert should_stop(3, 0.6, [0.5, 0.7], goal="minimize", eta=3, strict=False) is False
     assert should_stop(3, 0.8, [0.5, 0.7], goal="minimize", eta=3, strict=False) is True
+    # n=2: both keep 1 (W&B's threshold is the better of the two).
+    assert should_stop(3, 0.6, [0.5], goal="minimize", eta=3, strict=False) is True
+    assert should_stop(3, 0.4, [0.5], goal="minimize", eta=3, strict=False) is False
 
 
 def test_should_stop_ignores_non_rungs_when_told_the_rungs() -> None:
@@ -107,7 +148,7 @@ def test_hyperband_decide() -> None:
     assert hyperband.decide(4, 0.15, [0.1, 0.2, 0.4]) == Decision("continue", 4, 0.15)
     # One peer: n=2 reaches eta=2, so the better of the two continues.
     assert hyperband.decide(2, 0.5, [0.4]) == Decision("stop", 2, 0.4)
-    assert hyperband.decide(2, 0.5, []) == Decision("continue", 2, None)
+    assert hyperband.decide(2, 0.5, []) == Decision("continue", 2, 0.5)
 
 
 def test_hyperband_maximize_and_max_iter_form() -> None:

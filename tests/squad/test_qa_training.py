@@ -30,7 +30,7 @@ class Recording:
         self.seen: list[tuple[int, dict[str, float]]] = []
         self.polls = 0
 
-    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float]) -> bool:
+    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int) -> bool:
         self.seen.append((step, dict(metrics)))
         return not self.prune
 

@@ -62,7 +62,7 @@ def test_expired_lease_is_reaped_once_as_crashed_then_failed_when_attempts_are_u
     run_id = _run_with_jobs(db, 1, max_attempts=2)
     for attempt, expected in ((1, JobState.PENDING), (2, JobState.FAILED)):
         with db.session() as session:
-            job, lease = job_store.claim_next_job(session, run_ids=[run_id], lease_seconds=60, owner="elsewhere:1")  # type: ignore[misc]
+            job, _lease = job_store.claim_next_job(session, run_ids=[run_id], lease_seconds=60, owner="elsewhere:1")  # type: ignore[misc]
             session.execute(update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
         with db.session() as session:
             assert job_store.reap_expired_leases(session, run_ids=[run_id]) == [job.id]

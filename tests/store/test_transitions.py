@@ -5,14 +5,21 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from sqlalchemy import update
 
 from sweepfirst.errors import IllegalTransition, LeaseLost
-from sweepfirst.states import JOB_TRANSITIONS, PHASE_TRANSITIONS, JobEvent, JobPhase, JobState, Phase
+from sweepfirst.states import (
+    JOB_TRANSITIONS,
+    PHASE_TRANSITIONS,
+    JobEvent,
+    JobPhase,
+    JobState,
+    Phase,
+)
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
 from sweepfirst.store.database import Database
 from sweepfirst.store.models import Job, Run
-from sqlalchemy import update
 
 
 def _new_job(db: Database, state: JobState) -> tuple[int, str]:
@@ -45,9 +52,8 @@ def test_every_legal_job_transition_applies_and_leaves_an_event(db: Database, ev
 ])
 def test_every_illegal_job_transition_is_refused_and_changes_nothing(db: Database, event: JobEvent, from_state: JobState) -> None:
     job_id, _ = _new_job(db, from_state)
-    with pytest.raises(IllegalTransition):
-        with db.session() as session:
-            job_store.transition(session, job_id, event)
+    with pytest.raises(IllegalTransition), db.session() as session:
+        job_store.transition(session, job_id, event)
     with db.session() as session:
         assert job_store.get_job(session, job_id).state == from_state.value
         assert job_store.job_events(session, job_id) == []
@@ -55,9 +61,8 @@ def test_every_illegal_job_transition_is_refused_and_changes_nothing(db: Databas
 
 def test_a_transition_with_someone_elses_lease_is_refused(db: Database) -> None:
     job_id, _ = _new_job(db, JobState.RUNNING)
-    with pytest.raises(LeaseLost):
-        with db.session() as session:
-            job_store.transition(session, job_id, JobEvent.SUCCEEDED, held_token="not-mine")
+    with pytest.raises(LeaseLost), db.session() as session:
+        job_store.transition(session, job_id, JobEvent.SUCCEEDED, held_token="not-mine")
     with db.session() as session:
         assert job_store.get_job(session, job_id).state == JobState.RUNNING.value
 
@@ -89,8 +94,7 @@ def test_every_legal_phase_transition(db: Database, to_phase: Phase, from_phase:
 ])
 def test_every_illegal_phase_transition_is_refused(db: Database, to_phase: Phase, from_phase: Phase) -> None:
     run_id = _new_run(db, from_phase)
-    with pytest.raises(IllegalTransition):
-        with db.session() as session:
-            run_store.transition_run(session, run_id, to_phase)
+    with pytest.raises(IllegalTransition), db.session() as session:
+        run_store.transition_run(session, run_id, to_phase)
     with db.session() as session:
         assert run_store.find_run(session, run_id).phase == from_phase.value

@@ -20,9 +20,21 @@ class PruneAtFirstEvaluation:
     def __init__(self) -> None:
         self.seen: list[tuple[int, float, dict[str, float]]] = []
 
-    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float]) -> bool:
+    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int) -> bool:
         self.seen.append((step, epoch, dict(metrics)))
         return False
+
+    def should_stop(self) -> bool:
+        return False
+
+
+class RecordEvaluations:
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []  # (step, evaluation number)
+
+    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int) -> bool:
+        self.seen.append((step, evaluation))
+        return True
 
     def should_stop(self) -> bool:
         return False
@@ -125,8 +137,12 @@ def test_stop_request_saves_and_a_second_call_resumes_to_the_same_end(
         "checkpoint-3",
     ]
 
-    second = run_training(request)
+    recorder = RecordEvaluations()
+    second = run_training(request, recorder)
     assert second.status == "completed"
+    # Evaluations are numbered across the resume (checkpoint-3 holds the one at step 2), so
+    # hyperband compares the resumed job at the right rungs.
+    assert recorder.seen == [(4, 2), (6, 3), (8, 4)]
     assert second.resumed_from is not None and second.resumed_from.endswith("checkpoint-3")
     assert second.global_step == uninterrupted.global_step == 8
     assert [h["step"] for h in second.history] == [h["step"] for h in uninterrupted.history]

@@ -23,7 +23,7 @@ class SlowHooks:
     def __init__(self, delay: float) -> None:
         self.delay = delay
 
-    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float]) -> bool:
+    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int) -> bool:
         return True
 
     def should_stop(self) -> bool:

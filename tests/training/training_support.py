@@ -26,7 +26,7 @@ class StopAtStep:
         self.step = step
         self.polls = 0
 
-    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float]) -> bool:
+    def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int) -> bool:
         return True
 
     def should_stop(self) -> bool:
