@@ -6,11 +6,14 @@ YAML written into a temporary folder, one state folder per way:
 
 * ``grid``: every configuration, trained to the end, one evaluation per epoch;
 * ``asha``: the same grid with ``early_terminate: {type: hyperband, min_iter: 1, eta: 3}`` and
-  6 evaluations per epoch (the rungs are evaluation counts: 1, 3, 9 of 12 in 2 epochs);
+  6 evaluations per epoch (the rungs are evaluation counts: 1, 3, 9 of 12 in 2 epochs); a trial
+  outside the top third of its rung pauses, and resumes from its checkpoint when later trials
+  put it in the top third (ASHA's promotion), so this way always writes checkpoints;
 * ``bayes``: ``method: bayes`` with ``run_cap`` a third of the grid.
 
 Per way: training steps spent (the sum of every sweep job's ``global_step`` from its ``job.json``;
-pruned jobs count the steps they ran), training examples (steps x batch size), the time inside
+pruned jobs count the steps they ran, promoted ones the steps up to where they ended, each step
+once since they resume from their checkpoints), training examples (steps x batch size), the time inside
 jobs spent training and evaluating (from each job's history), wall and CPU time of the whole
 command, and the best selection score (the maximum recorded score over trials that finished, as
 ``sweepfirst jobs list --json`` reports it; the best over pruned trials' last scores too).
@@ -21,12 +24,6 @@ The target: ASHA within 0.5 accuracy points of the grid's best with at most a th
 
 ASHA ranks trials at a rung by the sweep metric (accuracy) and breaks exact ties by
 ``eval_loss``: early in training most trials sit at exactly the majority-class accuracy.
-
-Two more lines replay the ASHA way's recorded learning curves through the same promotion rule
-(``search.hyperband.should_stop``): once as the product ranks them (accuracy, ties broken by
-loss: a check of the real run) and once by ``eval_loss`` alone (what
-``metric: {name: eval_loss, goal: minimize}`` would do). A replay needs no training, so
-``--reuse`` with other ``--eta``/``--min-iter`` values explores the rule on the same curves.
 """
 
 from __future__ import annotations
@@ -118,7 +115,8 @@ def workflow(way: str, args: argparse.Namespace) -> dict[str, Any]:
                  "max_eval_samples": args.max_eval_samples, "max_seq_length": args.max_seq_length},
         "training": {
             "evaluations_per_epoch": args.evaluations_per_epoch if way == "asha" else 1,
-            "save_checkpoints": args.save_checkpoints,
+            # ASHA's paused trials resume from the checkpoint they paused at when promoted.
+            "save_checkpoints": True if way == "asha" else args.save_checkpoints,
         },
         "wandb": {"mode": "disabled"},
     }
@@ -259,62 +257,7 @@ def report(results: dict[str, WayResult], args: argparse.Namespace) -> list[str]
                     and grid.best_score - asha.best_score <= 0.005)
         lines.append(f"target (ASHA within 0.5 points of the grid's best with <= 1/3 of its steps): "
                      f"steps {'met' if ok_steps else 'MISSED'}, score {'met' if ok_score else 'MISSED'}")
-        for replay in replays(asha, args):
-            lines.append(
-                f"replay (simulated on the ASHA way's recorded curves) ranking rungs by {replay.metric}: "
-                f"{replay.steps} steps ({replay.steps / grid.steps:.1%} of the grid's), {replay.pruned} pruned, "
-                f"{replay.unknown} unknown, best accuracy of the survivors {_fmt(replay.best_accuracy)}")
     return lines
-
-
-@dataclass
-class Replay:
-    """ASHA replayed on recorded learning curves with another rung metric (a simulation)."""
-
-    metric: str
-    steps: int
-    pruned: int
-    unknown: int  # trials pruned for real before the replay would have stopped them
-    best_accuracy: float | None
-
-
-def replay_asha(asha: WayResult, *, metric: str, goal: str, eta: int, min_iter: int) -> Replay:
-    """Which trials the same ASHA rule (sweepfirst's ``should_stop``) would stop, in the same order,
-    ranking by ``metric`` at the rungs (exact ties broken by ``eval_loss``, as the product does).
-
-    Uses the evaluations the ASHA way recorded, so it needs no training; a trial that the real run
-    pruned earlier than the replay would have has no curve past that point and counts as unknown
-    (its recorded steps are counted, its score is not).
-    """
-    from sweepfirst.search.config import EarlyTerminate
-    from sweepfirst.search.hyperband import RungScore, rung_schedule, should_stop
-
-    evaluations = max((len(j.curve) for j in asha.jobs), default=0)
-    spec = EarlyTerminate(min_iter=min_iter, eta=eta)
-    rungs = set(rung_schedule(spec, max_iteration=max(evaluations, 1)))
-    recorded: dict[int, list[RungScore]] = {}
-    steps = pruned = unknown = 0
-    finals: list[float] = []
-    for job in sorted(asha.jobs, key=lambda j: j.trial or 0):
-        stopped = False
-        for k, point in enumerate(job.curve, start=1):
-            value = RungScore(float(point[metric]), float(point["eval_loss"]))
-            if k in rungs:
-                stop = should_stop(k, value, recorded.get(k, []), goal=goal, eta=eta)  # type: ignore[arg-type]
-                recorded.setdefault(k, []).append(value)
-                if stop:
-                    steps += int(point["step"])
-                    pruned += 1
-                    stopped = True
-                    break
-        if stopped:
-            continue
-        steps += job.global_step
-        if job.state == "succeeded" and job.curve:
-            finals.append(float(job.curve[-1]["eval_accuracy"]))
-        else:
-            unknown += 1
-    return Replay(metric, steps, pruned, unknown, max(finals, default=None))
 
 
 def _same_config_scores(grid: WayResult, other: WayResult) -> list[tuple[int | None, float, float]]:
@@ -325,14 +268,6 @@ def _same_config_scores(grid: WayResult, other: WayResult) -> list[tuple[int | N
         if job.state == "succeeded" and match is not None and job.score is not None and match.score is not None:
             pairs.append((job.trial, job.score, match.score))
     return pairs
-
-
-def replays(asha: WayResult, args: argparse.Namespace) -> list[Replay]:
-    """The ASHA rule replayed as the product runs it (a check of the real run) and by eval_loss alone."""
-    return [
-        replay_asha(asha, metric="eval_accuracy", goal="maximize", eta=args.eta, min_iter=args.min_iter),
-        replay_asha(asha, metric="eval_loss", goal="minimize", eta=args.eta, min_iter=args.min_iter),
-    ]
 
 
 def _fmt(value: float | None) -> str:
@@ -358,7 +293,8 @@ def main() -> None:
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--sweep-seed", type=int, default=0)
     parser.add_argument("--save-checkpoints", action="store_true",
-                        help="Write resumable checkpoints as a production sweep would (slower; off here).")
+                        help="Write resumable checkpoints in the grid and bayes ways too, as a production sweep "
+                             "would (slower; the ASHA way always does: promotions resume from them).")
     parser.add_argument("--work-dir", type=Path, help="Keep the state folders here (default: a temp folder).")
     parser.add_argument("--reuse", action="store_true",
                         help="Reuse a way's result.json in --work-dir from an earlier, interrupted invocation.")
@@ -397,7 +333,6 @@ def main() -> None:
             "setting": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "workflows": {way: workflow(way, args) for way in args.ways},
             "results": {way: asdict(r) for way, r in results.items()},
-            "asha_replays": [asdict(r) for r in replays(results["asha"], args)] if "asha" in results else [],
         }, indent=2))
 
 

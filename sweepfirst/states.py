@@ -71,7 +71,8 @@ class JobState(str, enum.Enum):
     SUCCEEDED = "succeeded"
     #: The training code raised; retried while attempts remain.
     FAILED = "failed"
-    #: Stopped early by the sweep's early termination: neither failed nor succeeded.
+    #: Stopped early by the sweep's early termination: neither failed nor succeeded. Its
+    #: checkpoint stays: hyperband promotes it back to pending if its rung's ranking lets it on.
     PRUNED = "pruned"
     #: Stopped on request; never picked up again unless retried.
     CANCELLED = "cancelled"
@@ -96,6 +97,8 @@ class JobEvent(str, enum.Enum):
     FAILED = "failed"
     #: Early termination stopped it below its rung's cutoff.
     PRUNED = "pruned"
+    #: Later scores at its rung put a pruned job in the top: back to pending, to resume.
+    PROMOTED = "promoted"
     #: The worker died or lost its lease (infrastructure, not code): back to pending.
     CRASHED = "crashed"
     #: The worker was asked to stop (Ctrl-C, preemption): checkpointed and back to pending.
@@ -112,6 +115,7 @@ JOB_TRANSITIONS: dict[JobEvent, tuple[frozenset[JobState], JobState]] = {
     JobEvent.SUCCEEDED: (frozenset({JobState.RUNNING}), JobState.SUCCEEDED),
     JobEvent.FAILED: (frozenset({JobState.RUNNING}), JobState.FAILED),
     JobEvent.PRUNED: (frozenset({JobState.RUNNING}), JobState.PRUNED),
+    JobEvent.PROMOTED: (frozenset({JobState.PRUNED}), JobState.PENDING),
     JobEvent.CRASHED: (frozenset({JobState.RUNNING}), JobState.PENDING),
     JobEvent.INTERRUPTED: (frozenset({JobState.RUNNING}), JobState.PENDING),
     JobEvent.RETRIED: (frozenset({JobState.FAILED, JobState.CANCELLED}), JobState.PENDING),

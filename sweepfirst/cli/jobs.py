@@ -23,7 +23,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "seed": job.seed, "trial_index": job.trial_index, "state": job.state, "attempts": job.attempts,
         "max_attempts": job.max_attempts, "hyperparameters": job.hyperparameters, "score": job.score,
         "metrics": job.metrics, "runtime_s": job.runtime_s, "output_dir": job.output_dir,
-        "error": job.error, "lease_owner": job.lease_owner,
+        "error": job.error, "lease_owner": job.lease_owner, "promoted_rung": job.promoted_rung,
     }
 
 

@@ -49,7 +49,9 @@ class InProcessExecutor:
         self._done: deque[Finished] = deque()
 
     def free_slots(self) -> int:
-        return 1
+        # The slot frees when its finished job is collected: the scheduler plans (and promotes)
+        # between jobs, as it does with worker processes, instead of running the queue in one go.
+        return 0 if self._done else 1
 
     def submit(self, lease: Lease) -> None:
         from sweepfirst.engine.execute import execute_job

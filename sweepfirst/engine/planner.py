@@ -69,12 +69,12 @@ def sweep_trials(session: Session, run_id: int, task: str, method: str) -> list[
     return sorted(trials, key=lambda t: t.index)
 
 
-def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trials: int) -> bool:
-    """Top up every sweep cell with new trials; True when no cell will propose any more."""
+def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trials: int) -> set[tuple[str, str]]:
+    """Top up every sweep cell with new trials; returns the (task, method) cells that may propose more."""
     from sweepfirst.engine.sweep_config import sweep_config_for
     from sweepfirst.search.strategies import TrialObservation, make_proposer
 
-    exhausted = True
+    open_cells: set[tuple[str, str]] = set()
     for task in workflow.tasks:
         for method_name, method_spec in workflow.methods.items():
             config = sweep_config_for(workflow, task, method_name)
@@ -122,8 +122,9 @@ def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trial
             job_store.ensure_jobs(session, run.id, specs)
             planned = len(trials) + len(proposals)
             cell_done = (total is not None and planned >= total) or (wanted > 0 and not proposals)
-            exhausted = exhausted and cell_done
-    return exhausted
+            if not cell_done:
+                open_cells.add((task, method_name))
+    return open_cells
 
 
 def _search_params(hyperparameters: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:

@@ -138,26 +138,32 @@ class Scheduler:
     def _run_jobs(self, run: Run, phase: Phase) -> bool:
         workflow = _workflow(run) if run.kind == "workflow" else None
         with self.ctx.db.session() as session:
-            planning_done = True
+            # Failures recorded by any worker (here or on another machine) get their retries;
+            # first, so that a sweep cell with a retry due is not taken for settled below.
+            for job_id in job_store.retry_failed_with_attempts_left(session, self.run_id):
+                self.notify(f"job {job_id}: failed; retrying")
+        open_cells: set[tuple[str, str]] = set()
+        with self.ctx.db.session() as session:
             if workflow is not None and phase is Phase.SWEEP:
                 from sweepfirst.engine.planner import plan_sweep
 
-                planning_done = plan_sweep(session, run, workflow, parallel_trials=self.options.parallel_trials)
+                open_cells = plan_sweep(session, run, workflow, parallel_trials=self.options.parallel_trials)
             elif workflow is not None and phase is Phase.PRODUCTION:
                 from sweepfirst.engine.planner import plan_production
 
                 plan_production(session, run, workflow)
-        with self.ctx.db.session() as session:
-            # Failures recorded by any worker (here or on another machine) get their retries.
-            for job_id in job_store.retry_failed_with_attempts_left(session, self.run_id):
-                self.notify(f"job {job_id}: failed; retrying")
+        promoted = workflow is not None and phase is Phase.SWEEP and self._promote(workflow, open_cells)
         claimed = self._dispatch(phase)
-        changed = self._collect() or claimed
+        changed = self._collect() or claimed or promoted
         with self.ctx.db.session(readonly=True) as session:
             jobs = [j for p in JOB_PHASES[phase] for j in job_store.list_jobs(session, self.run_id, phase=p)]
         unfinished = [j for j in jobs if JobState(j.state) not in FINISHED_JOB_STATES]
-        if unfinished or not planning_done or self.executor.busy():
+        if unfinished or open_cells or self.executor.busy():
             return changed
+        # Every job has ended, so nothing can change under us: a pause recorded since the
+        # promotions above may have made one due, and the sweep is not over until none is.
+        if workflow is not None and phase is Phase.SWEEP and self._promote(workflow, open_cells):
+            return True
         failed = [j for j in jobs if j.state == JobState.FAILED.value]
         if phase is Phase.PRODUCTION and failed:
             ids = ", ".join(str(j.id) for j in failed[:10])
@@ -167,6 +173,19 @@ class Scheduler:
             )
         self._advance(next_phase(phase), f"all {len(jobs)} {phase.value} jobs finished")
         return True
+
+    def _promote(self, workflow: Workflow, open_cells: set[tuple[str, str]]) -> bool:
+        """Hyperband's promotions of paused sweep jobs; True if any went back to the queue."""
+        from sweepfirst.engine.pruning import promote_paused_trials
+
+        with self.ctx.db.session() as session:
+            lines = [
+                f"{_describe(job)}: promoted at evaluation {rung}; resumes from its checkpoint"
+                for job, rung in promote_paused_trials(session, self.run_id, workflow, open_cells=open_cells)
+            ]
+        for line in lines:
+            self.notify(line)
+        return bool(lines)
 
     def _dispatch(self, phase: Phase) -> bool:
         claimed = False

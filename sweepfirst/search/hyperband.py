@@ -8,45 +8,52 @@ logged values, not step numbers). The schedule is W&B's:
 * ``max_iter`` and ``s``: rungs at ``int(max_iter / eta**k)`` for k = s..1, dropping any below 1
   (``max_iter: 27, s: 2`` -> 3, 9).
 
-The promotion rule (:func:`should_stop`): when a trial reaches a rung, it is ranked among every
-score recorded at that rung so far, its own included, and continues only if it is in the top
-``max(1, floor(n / eta))``. It is asynchronous: no trial waits for a full bracket, which suits a job
-queue where trials start and finish at any time.
+The rule is ASHA's (Li et al., "A System for Massively Parallel Hyperparameter Tuning", 2020):
+a trial that reaches a rung is ranked among every score recorded at that rung so far, its own
+included. In the top ``floor(n / eta)`` it continues at once (:meth:`Hyperband.decide`);
+otherwise it *pauses* -- the caller stops it, keeps its checkpoint and records it as pruned. A
+paused trial is *promoted* (continued from its checkpoint) as soon as later arrivals put it in
+the top ``floor(n / eta)`` of its rung (:meth:`Hyperband.promotable`). No trial waits for a full
+bracket, which suits a job queue where trials start and finish at any time. Arrival order still
+matters (a trial that continued is never called back), but less than under a stop-only rule:
+the first trial at a rung is paused, not waved through, and continues only once enough others
+have arrived for it to rank in the top ``1/eta``.
 
-Three choices this module makes and why:
+When the sweep is *settled* -- no trial running or waiting, none left to propose -- a rung whose
+``floor(n / eta)`` is 0 (fewer than ``eta`` scores) still promotes its best paused trial. That is
+how a finite sweep ends with at least one trial trained to the end: 12 trials with ``eta: 3``
+put 4 through the first rung and 1 through the second, and that one finishes.
+
+Three more choices this module makes and why:
 
 * Exact ties on the sweep metric are broken by a second, continuous value reported at the same
   evaluation -- sweepfirst passes ``eval_loss``, lower is better. W&B lets every trial tied at the
   cutoff continue. With a discrete metric such as accuracy that stops almost nobody: early in
   fine-tuning most trials sit at exactly the majority-class accuracy, tied, while their losses
   already tell them apart. Where either of two tied scores has no tie-break value, the tie
-  continues, as in W&B. So a trial stops when at least as many others as the rung keeps are
+  continues, as in W&B. So a trial is in the top ``k`` when fewer than ``k`` others are
   *strictly* better: a better score, or the same score and a lower tie-break value.
-* The best score at a rung always continues, even while fewer than ``eta`` scores are there
-  (where the top ``floor(n / eta)`` would be empty): the first trial to reach a rung continues,
-  and the second continues only if it is better than the first. This is W&B's stopper (its
-  threshold with two scores is the better one) and Optuna's successive halving. Letting every
-  trial continue until ``eta`` scores are in would run the first ``eta - 1`` trials of a
-  sequential sweep to the end whatever they score: with 12 trials and ``eta: 3``, a sixth of a
-  grid's budget spent before the rule could act.
-* ``strict: true`` (W&B's schema default) keeps exactly the top ``max(1, floor(n / eta))``, the
-  original algorithm. ``strict: false`` keeps ``floor(n / eta) + 1``, which is the threshold
-  W&B's own stopper computes (``sorted(scores)[int(n / eta)]``) and stops fewer trials.
-
-A NaN score ranks below every real score.
+* ``strict: true`` (W&B's schema default) keeps exactly the top ``floor(n / eta)``, the original
+  algorithm. ``strict: false`` keeps ``floor(n / eta) + 1``, the threshold W&B's own stopper
+  computes (``sorted(scores)[int(n / eta)]``): more trials continue, and the first trial at a
+  rung always does.
+* A NaN score ranks below every real score.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeVar
 
 from sweepfirst.search.config import EarlyTerminate, Goal, SweepConfig
 from sweepfirst.search.trials import TrialObservation
 
 Action = Literal["continue", "stop"]
+
+#: Whatever the caller names its trials by (sweepfirst passes job ids).
+TrialKey = TypeVar("TrialKey", bound=Hashable)
 
 #: The last iteration a ``min_iter`` schedule lists a rung for, unless told otherwise.
 DEFAULT_MAX_ITERATION = 2**31 - 1
@@ -73,7 +80,7 @@ class Decision:
     """What to do with a trial that just reported ``score`` at some iteration.
 
     ``rung`` is the iteration if it is a rung, else ``None``. ``cutoff`` is the worst score that
-    still continues at that rung, or ``None`` when the iteration is not a rung.
+    continues at that rung now, or ``None`` when the iteration is not a rung or none continues yet.
     """
 
     action: Action
@@ -82,7 +89,7 @@ class Decision:
 
     @property
     def stop(self) -> bool:
-        """True if the trial should be stopped (and recorded as pruned)."""
+        """True if the trial should pause: stop, keep its checkpoint, wait for a promotion."""
         return self.action == "stop"
 
 
@@ -109,29 +116,36 @@ def rung_schedule(
 
 
 def promotion_cutoff(
-    scores: Sequence[Reported], *, goal: Goal, eta: float, strict: bool = True
+    scores: Sequence[Reported], *, goal: Goal, eta: float, strict: bool = True, settled: bool = False
 ) -> float | None:
     """The worst score that continues among ``scores`` (all recorded at one rung); None if none.
 
-    A trial whose score equals the cutoff may still stop, on its tie-break value (see
+    A trial whose score equals the cutoff may still pause, on its tie-break value (see
     :func:`stops_at_rung`).
     """
-    if not scores:
+    keep = _places(len(scores), eta=eta, strict=strict, settled=settled)
+    if keep == 0:
         return None
-    keep = _places(len(scores), eta=eta, strict=strict)
     ranked = sorted((_as_rung_score(s).score for s in scores), key=lambda s: _loss(s, goal))
     return ranked[keep - 1]
 
 
 def stops_at_rung(
-    own: Reported, peers: Sequence[Reported], *, goal: Goal, eta: float, strict: bool = True
+    own: Reported,
+    peers: Sequence[Reported],
+    *,
+    goal: Goal,
+    eta: float,
+    strict: bool = True,
+    settled: bool = False,
 ) -> bool:
-    """True if ``own`` is outside the top ``max(1, floor(n / eta))`` of ``[own, *peers]``.
+    """True if ``own`` is outside the top ``floor(n / eta)`` of ``[own, *peers]``.
 
     That is: at least that many peers are strictly better than ``own`` (a better score, or the
-    same score and a lower tie-break value).
+    same score and a lower tie-break value). ``settled`` keeps at least the best (see the module
+    docstring).
     """
-    keep = _places(len(peers) + 1, eta=eta, strict=strict)
+    keep = _places(len(peers) + 1, eta=eta, strict=strict, settled=settled)
     mine = _as_rung_score(own)
     better = sum(_strictly_better(_as_rung_score(peer), mine, goal) for peer in peers)
     return better >= keep
@@ -147,7 +161,7 @@ def should_stop(
     strict: bool = True,
     rungs: Collection[int] | None = None,
 ) -> bool:
-    """True if a trial that reported ``score`` at ``iteration`` should stop.
+    """True if a trial that reported ``score`` at ``iteration`` should pause.
 
     ``peer_scores_at_rung`` are the *other* trials' scores recorded at this rung so far; the
     trial's own score is added here. ``iteration`` is taken to be a rung unless ``rungs`` is
@@ -177,7 +191,7 @@ class Hyperband:
         self._rung_set = frozenset(self.rungs)
 
     def decide(self, iteration: int, score: Reported, peers: Sequence[Reported]) -> Decision:
-        """Continue or stop a trial that reported ``score`` at ``iteration``.
+        """Continue or pause a trial that reported ``score`` at ``iteration``.
 
         ``peers`` are the other trials' scores at this iteration (see :meth:`peer_scores`).
         """
@@ -187,16 +201,50 @@ class Hyperband:
         stop = stops_at_rung(score, peers, goal=self.goal, eta=self.eta, strict=self.strict)
         return Decision("stop" if stop else "continue", iteration, cutoff)
 
+    def promotable(
+        self,
+        scores: Mapping[TrialKey, Reported],
+        paused: Collection[TrialKey],
+        *,
+        settled: bool = False,
+    ) -> list[TrialKey]:
+        """The ``paused`` trials that are now in the top of their rung, best first.
+
+        ``scores`` are every trial's scores at one rung (paused, running and finished trials
+        alike); ``paused`` names the trials paused at that rung. ``settled``: nothing else will
+        reach this rung, so the best paused trial is promoted even below ``eta`` scores.
+        """
+        everyone = list(scores.items())
+        chosen = [
+            key
+            for key, own in everyone
+            if key in paused
+            and not stops_at_rung(
+                own,
+                [peer for other, peer in everyone if other != key],
+                goal=self.goal,
+                eta=self.eta,
+                strict=self.strict,
+                settled=settled,
+            )
+        ]
+        return sorted(chosen, key=lambda key: _loss(_as_rung_score(scores[key]).score, self.goal))
+
+    def paused_rung(self, iterations: Collection[int]) -> int | None:
+        """The rung a trial that recorded ``iterations`` and was paused is waiting at (its last)."""
+        reached = [rung for rung in self.rungs if rung in iterations]
+        return reached[-1] if reached else None
+
     @staticmethod
     def peer_scores(rung: int, others: Sequence[TrialObservation]) -> list[float]:
         """The scores the ``others`` recorded at ``rung`` (leave the deciding trial out)."""
         return [float(obs.intermediate[rung]) for obs in others if rung in obs.intermediate]
 
 
-def _places(n: int, *, eta: float, strict: bool) -> int:
-    """How many of ``n`` scores at a rung continue: the top ``1/eta``, and at least the best."""
-    top = math.floor(n / eta)
-    return min(n, max(1, top) if strict else top + 1)
+def _places(n: int, *, eta: float, strict: bool, settled: bool = False) -> int:
+    """How many of ``n`` scores at a rung continue: the top ``1/eta`` (at least the best if settled)."""
+    top = math.floor(n / eta) if strict else math.floor(n / eta) + 1
+    return min(n, max(1, top) if settled else top)
 
 
 def _as_rung_score(reported: Reported) -> RungScore:

@@ -401,6 +401,19 @@ def retry_job(
     transition(session, job_id, JobEvent.RETRIED, detail=detail, values=values)
 
 
+def promote_job(session: Session, job_id: int, *, rung: int, detail: str) -> None:
+    """Put a pruned job back in the queue: hyperband promoted it past ``rung``.
+
+    It resumes from the checkpoint it was pruned at, with a fresh set of attempts (the earlier
+    claims trained a different stretch of it).
+    """
+    transition(session, job_id, JobEvent.PROMOTED, detail=detail,
+               values={"promoted_rung": rung, "attempts": 0, "finished_at": None})
+    loaded = session.get(Job, job_id)
+    if loaded is not None:
+        session.expire(loaded)  # the UPDATE bypassed the ORM: reload on next access
+
+
 def retry_failed_with_attempts_left(session: Session, run_id: int) -> list[int]:
     """Automatic retries: a job whose code raised goes back to pending while attempts remain."""
     retried = []

@@ -127,6 +127,9 @@ class Job(Base):
     intermediate: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: Evaluation iteration -> eval_loss, which breaks exact ties on the score at a rung.
     intermediate_loss: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The highest rung hyperband promoted this job from after pruning it there: a job that
+    #: trains again through that rung (no checkpoint to resume from) is not judged there again.
+    promoted_rung: Mapped[int | None] = mapped_column(Integer)
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     output_dir: Mapped[str] = mapped_column(Text)

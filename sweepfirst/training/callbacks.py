@@ -16,7 +16,8 @@ class HooksCallback(TrainerCallback):
     """Report evaluations to ``hooks`` and stop the loop when they say so.
 
     * after an evaluation, ``hooks.on_evaluation`` returning False stops the job as *pruned*; a
-      checkpoint is saved at that step (if checkpoints are on), so the pruned model is kept.
+      checkpoint is saved at that step (if checkpoints are on), so a promotion can continue it.
+      At the last step there is nothing left to save: the job completes.
     * after every optimizer step, ``hooks.should_stop`` returning True saves a checkpoint and stops
       the job as *interrupted*.
     """
@@ -60,7 +61,8 @@ class HooksCallback(TrainerCallback):
         keep_going = self.hooks.on_evaluation(
             state.global_step, float(state.epoch or 0.0), numeric, evaluation
         )
-        if not keep_going:
+        # A job whose training is over completes: pausing it at its last step would save nothing.
+        if not keep_going and state.global_step < state.max_steps:
             logger.info("Pruned after the evaluation at step %d.", state.global_step)
             self.pruned = True
             control.should_training_stop = True

@@ -45,12 +45,15 @@ def _build_at_0001_with_a_run(url: str) -> None:
 
 
 def _old_job_after_upgrade(connection: sa.Connection) -> tuple[object, ...]:
-    """An old job keeps its scores and gains no eval_loss values (its ties at a rung continue)."""
+    """An old job keeps its scores, gains no eval_loss values (its ties at a rung continue) and was
+    never promoted."""
     import json
 
-    intermediate, intermediate_loss = connection.execute(sa.text("SELECT intermediate, intermediate_loss FROM jobs")).one()
+    intermediate, intermediate_loss, promoted_rung = connection.execute(
+        sa.text("SELECT intermediate, intermediate_loss, promoted_rung FROM jobs")
+    ).one()
     as_dict = [json.loads(v) if isinstance(v, str) else v for v in (intermediate, intermediate_loss)]
-    return tuple(as_dict)
+    return (*as_dict, promoted_rung)
 
 
 def _stamp(url: str, revision: str) -> None:
@@ -62,7 +65,7 @@ def _stamp(url: str, revision: str) -> None:
 
 def test_the_head_constant_is_the_newest_migration() -> None:
     assert migrate.HEAD_REVISION == migrate.script_head()
-    assert migrate.known_revisions() == {"0001", "0002", "0003"}
+    assert migrate.known_revisions() == {"0001", "0002", "0003", "0004"}
 
 
 def test_a_migrated_database_matches_the_models(any_url: str) -> None:
@@ -82,7 +85,7 @@ def test_sqlite_at_0001_is_upgraded_on_open_and_keeps_its_runs(sqlite_url: str) 
     with db.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT name, kind FROM runs")).all() == [("old-run", "workflow")]
         assert migrate.schema_status(connection).revision == migrate.HEAD_REVISION
-        assert _old_job_after_upgrade(connection) == ({"1": 0.68}, {})
+        assert _old_job_after_upgrade(connection) == ({"1": 0.68}, {}, None)
     db.dispose()
 
 
@@ -100,7 +103,7 @@ def test_postgres_behind_head_is_refused_until_db_upgrade(pg_url: str) -> None:
     db.create_schema()  # now opens
     with db.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT name, kind FROM runs")).all() == [("old-run", "workflow")]
-        assert _old_job_after_upgrade(connection) == ({"1": 0.68}, {})
+        assert _old_job_after_upgrade(connection) == ({"1": 0.68}, {}, None)
     db.dispose()
     result = runner.invoke(app, ["db", "upgrade", "--db-url", pg_url])
     assert result.exit_code == 0 and f"already at schema revision {migrate.HEAD_REVISION}" in result.output

@@ -1,6 +1,7 @@
 """A W&B sweep YAML with `method: bayes` and hyperband early termination, unchanged, through
-sweep -> analysis -> production with two worker processes: some trials are pruned, no trial runs
-twice, and `status` shows the pruned ones."""
+sweep -> analysis -> production with two worker processes: some trials are pruned, paused trials
+that their rung promotes resume from their checkpoints, no trial runs twice, and `status` shows
+the pruned ones."""
 
 from __future__ import annotations
 
@@ -45,11 +46,17 @@ def test_bayes_with_hyperband_and_two_workers(tmp_path: Path, tiny_workflow, tin
         run = run_store.find_run(session)
         jobs = job_store.list_jobs(session, run.id)
         sweep = [j for j in jobs if j.phase == "sweep"]
-        claims = {j.id: [e.event for e in job_store.job_events(session, j.id)].count("claimed") for j in jobs}
+        events = {j.id: [e.event for e in job_store.job_events(session, j.id)] for j in jobs}
     assert run.phase == "completed"
     assert len(sweep) == 6
     assert len({j.config_hash for j in sweep}) == 6  # no two jobs ran the same trial
-    assert all(n == 1 for n in claims.values()), claims
+    # One claim per job, and one more per promotion: a job never ran twice at once or again.
+    assert all(e.count("claimed") == 1 + e.count("promoted") for e in events.values()), events
+    promoted = [j for j in sweep if "promoted" in events[j.id]]
+    assert promoted, [(j.state, j.intermediate) for j in sweep]
+    for job in promoted:  # continued from the checkpoint it was paused at, not from scratch
+        record = json.loads((ctx.job_dir(job.output_dir) / "job.json").read_text())
+        assert record["resumed_from"], record
     pruned = [j for j in sweep if j.state == "pruned"]
     assert pruned, [(j.state, j.intermediate) for j in sweep]
     assert all(j.state in ("succeeded", "pruned") for j in sweep)

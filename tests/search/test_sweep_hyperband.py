@@ -1,4 +1,4 @@
-"""Hyperband rungs for both W&B forms, and the ASHA promotion rule on scores worked out by hand."""
+"""Hyperband rungs for both W&B forms, and ASHA's pause and promotion rules on scores worked out by hand."""
 
 from __future__ import annotations
 
@@ -57,17 +57,16 @@ def test_min_iter_schedule_is_bounded_by_default() -> None:
     assert rungs[-1] == 3**19  # the last below 2**31
 
 
-# eta = 3, minimize. With n scores at the rung (own included), the top max(1, floor(n / 3)) continue.
+# eta = 3, minimize. With n scores at the rung (own included), the top floor(n / 3) continue.
 @pytest.mark.parametrize(
     ("score", "peers", "stop"),
     [
         (0.9, [0.5, 0.7], True),  # n=3: top 1 is 0.5
         (0.4, [0.5, 0.7], False),  # n=3: it is the best
         (0.5, [0.5, 0.9], False),  # n=3: ties with the best continue
-        (0.9, [0.1], True),  # n=2 < eta: the best continues, as in W&B and Optuna
-        (0.05, [0.1], False),
-        (0.1, [0.1], False),  # ... and an exact tie with it
-        (0.9, [], False),  # first at the rung
+        (0.9, [0.1], True),  # n=2 < eta: nobody continues yet, the best included
+        (0.05, [0.1], True),
+        (0.9, [], True),  # first at the rung: it waits for a promotion
         (0.25, [0.1, 0.2, 0.3, 0.4, 0.5], True),  # n=6: top 2 are 0.1, 0.2
         (0.15, [0.1, 0.2, 0.3, 0.4, 0.5], False),  # n=6: 0.1, 0.15 are the top 2
         (0.3, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], False),  # n=9: top 3 are 0.1 .. 0.3
@@ -128,9 +127,51 @@ def test_non_strict_keeps_one_more_like_w_and_b_stopper() -> None:
     assert should_stop(3, 0.6, [0.5, 0.7], goal="minimize", eta=3, strict=True) is True
     assert should_stop(3, 0.6, [0.5, 0.7], goal="minimize", eta=3, strict=False) is False
     assert should_stop(3, 0.8, [0.5, 0.7], goal="minimize", eta=3, strict=False) is True
-    # n=2: both keep 1 (W&B's threshold is the better of the two).
+    # n=2: non-strict keeps 1 (W&B's threshold is the better of the two), strict none yet.
     assert should_stop(3, 0.6, [0.5], goal="minimize", eta=3, strict=False) is True
     assert should_stop(3, 0.4, [0.5], goal="minimize", eta=3, strict=False) is False
+    assert should_stop(3, 0.4, [0.5], goal="minimize", eta=3, strict=True) is True
+    # The first at a rung: non-strict lets it on.
+    assert should_stop(3, 0.9, [], goal="minimize", eta=3, strict=False) is False
+
+
+def test_paused_trials_are_promoted_once_later_arrivals_rank_them_in_the_top() -> None:
+    hyperband = Hyperband(hyperband_sweep("maximize", min_iter=1, eta=3), max_iteration=9)
+    # Trials a and b arrived first at rung 1 and paused (floor(1/3) = floor(2/3) = 0).
+    scores: dict[str, float | RungScore] = {"a": 0.70, "b": 0.60}
+    assert hyperband.promotable(scores, {"a", "b"}) == []
+    # c arrives worse than both: n=3 keeps 1, and that is a, still paused: promote it.
+    scores["c"] = 0.55
+    assert hyperband.promotable(scores, {"a", "b", "c"}) == ["a"]
+    # Six scores keep 2; a ran on already (not paused), so b is the one to promote.
+    scores.update({"d": 0.50, "e": 0.40, "f": 0.30})
+    assert hyperband.promotable(scores, {"b", "c", "d", "e", "f"}) == ["b"]
+    # Seven keep 2 as well: a better late arrival (g, which continued at once) pushes b out.
+    scores["g"] = 0.90
+    assert hyperband.promotable(scores, {"b", "c", "d", "e", "f"}) == []
+    # Several due at once come best first.
+    assert hyperband.promotable(scores, {"a", "b", "g"}) == ["g", "a"]
+
+
+def test_promotion_breaks_ties_by_the_loss_and_settled_rungs_promote_their_best() -> None:
+    hyperband = Hyperband(hyperband_sweep("maximize", min_iter=1, eta=3), max_iteration=9)
+    tied = {"a": RungScore(0.68, 0.65), "b": RungScore(0.68, 0.61), "c": RungScore(0.68, 0.70)}
+    assert hyperband.promotable(tied, {"a", "b", "c"}) == ["b"]
+    # Below eta scores nothing is promoted until the sweep is settled; then the best is.
+    two = {"a": RungScore(0.68, 0.65), "b": RungScore(0.70, 0.90)}
+    assert hyperband.promotable(two, {"a", "b"}) == []
+    assert hyperband.promotable(two, {"a", "b"}, settled=True) == ["b"]
+    assert hyperband.promotable({"a": 0.5}, {"a"}, settled=True) == ["a"]
+    # Settled only ever adds the best: three scores keep one either way.
+    assert hyperband.promotable(tied, {"a", "c"}, settled=True) == []
+
+
+def test_paused_rung_is_the_last_rung_a_trial_recorded() -> None:
+    hyperband = Hyperband(hyperband_sweep(min_iter=1, eta=3), max_iteration=12)
+    assert hyperband.rungs == (1, 3, 9)
+    assert hyperband.paused_rung({1, 2, 3}) == 3
+    assert hyperband.paused_rung({1}) == 1
+    assert hyperband.paused_rung(set()) is None
 
 
 def test_should_stop_ignores_non_rungs_when_told_the_rungs() -> None:
@@ -148,7 +189,9 @@ def test_hyperband_decide() -> None:
     assert hyperband.decide(4, 0.15, [0.1, 0.2, 0.4]) == Decision("continue", 4, 0.15)
     # One peer: n=2 reaches eta=2, so the better of the two continues.
     assert hyperband.decide(2, 0.5, [0.4]) == Decision("stop", 2, 0.4)
-    assert hyperband.decide(2, 0.5, []) == Decision("continue", 2, 0.5)
+    assert hyperband.decide(2, 0.3, [0.4]) == Decision("continue", 2, 0.3)
+    # The first at a rung pauses: no cutoff yet.
+    assert hyperband.decide(2, 0.5, []) == Decision("stop", 2, None)
 
 
 def test_hyperband_maximize_and_max_iter_form() -> None:
