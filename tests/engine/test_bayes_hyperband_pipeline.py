@@ -1,7 +1,11 @@
 """A W&B sweep YAML with `method: bayes` and hyperband early termination, unchanged, through
-sweep -> analysis -> production with two worker processes: some trials are pruned, paused trials
-that their rung promotes resume from their checkpoints, no trial runs twice, and `status` shows
-the pruned ones."""
+sweep -> analysis -> production with two worker processes: some trials are pruned, no trial runs
+twice, the sweep ends with no promotion left due, and `status` shows the pruned ones.
+
+Which trials pause and which get promoted depends on the order the two workers report in, so
+this test checks what holds whatever the order: ASHA's end state. That a promotion resumes from
+its checkpoint is pinned down in one process, where the order is fixed
+(test_hyperband_promotion.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
 from sweepfirst.engine.context import Context
+from sweepfirst.search.config import parse_sweep_config
+from sweepfirst.search.hyperband import Hyperband, RungScore
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
 
@@ -52,8 +58,16 @@ def test_bayes_with_hyperband_and_two_workers(tmp_path: Path, tiny_workflow, tin
     assert len({j.config_hash for j in sweep}) == 6  # no two jobs ran the same trial
     # One claim per job, and one more per promotion: a job never ran twice at once or again.
     assert all(e.count("claimed") == 1 + e.count("promoted") for e in events.values()), events
+    hyperband = Hyperband(parse_sweep_config(WANDB_SWEEP, where="sweep.yaml"))
+    for rung in hyperband.rungs:  # settled: no paused trial is due a promotion at any rung
+        key = str(rung)
+        scores = {j.id: RungScore(j.intermediate[key], (j.intermediate_loss or {}).get(key))
+                  for j in sweep if key in j.intermediate}
+        paused = {j.id for j in sweep
+                  if j.state == "pruned" and hyperband.paused_rung({int(k) for k in j.intermediate}) == rung}
+        assert hyperband.promotable(scores, paused, settled=True) == [], (rung, scores, paused)
+    assert any(j.state == "succeeded" for j in sweep)  # one trial trained to the end, at least
     promoted = [j for j in sweep if "promoted" in events[j.id]]
-    assert promoted, [(j.state, j.intermediate) for j in sweep]
     for job in promoted:  # continued from the checkpoint it was paused at, not from scratch
         record = json.loads((ctx.job_dir(job.output_dir) / "job.json").read_text())
         assert record["resumed_from"], record
