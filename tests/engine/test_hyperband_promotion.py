@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
 from sweepfirst.engine.context import Context
+from sweepfirst.search.config import parse_sweep_config
+from sweepfirst.search.hyperband import Hyperband, RungScore
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
 
@@ -45,11 +47,20 @@ def test_paused_trials_are_promoted_and_resume_from_their_checkpoints(
     with ctx.db.session() as session:
         run = run_store.find_run(session)
         sweep = job_store.list_jobs(session, run.id, phase=job_store.JobPhase.SWEEP)
-        events = {j.id: [e.event for e in job_store.job_events(session, j.id)] for j in sweep}
+        rows = {j.id: job_store.job_events(session, j.id) for j in sweep}
+    events = {job_id: [e.event for e in job_rows] for job_id, job_rows in rows.items()}
     assert len(sweep) == 4
-    # The first two at rung 1 pause whatever they score: below eta scores nobody is in the top third.
-    first_two = sorted(events)[:2]
-    assert all(events[job_id][:2] == ["claimed", "pruned"] for job_id in first_two), events
+    # One job at a time, so trials reach rung 1 in the order they were first claimed, each ranked
+    # against those before it: every one paused there exactly when ASHA's rule says it should
+    # (the first two always: below eta scores nobody is in the top third).
+    hyperband = Hyperband(parse_sweep_config(GRID_WITH_HYPERBAND, where="sweep.yaml"))
+    by_arrival = sorted(sweep, key=lambda j: rows[j.id][0].id)
+    for place, job in enumerate(by_arrival):
+        earlier = [RungScore(j.intermediate["1"], j.intermediate_loss["1"]) for j in by_arrival[:place]]
+        own = RungScore(job.intermediate["1"], job.intermediate_loss["1"])
+        paused_at_1 = any(e.detail == "pruned at evaluation 1" for e in rows[job.id])
+        assert paused_at_1 == hyperband.decide(1, own, earlier).stop, (place, events)
+    assert all(events[j.id][:2] == ["claimed", "pruned"] for j in by_arrival[:2]), events
     promoted = [j for j in sweep if "promoted" in events[j.id]]
     assert promoted and "promoted at evaluation" in result.output
     finished = [j for j in sweep if j.state == "succeeded"]
