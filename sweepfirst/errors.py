@@ -12,6 +12,8 @@ class SweepfirstError(Exception):
     """Something went wrong in sweepfirst."""
 
     exit_code = 1
+    #: Whether running the same job again could succeed; False where no retry can fix it.
+    retryable = True
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
@@ -30,9 +32,13 @@ class SpecError(SweepfirstError):
 class DataError(SweepfirstError):
     """The training data could not be read; check --data-dir or SWEEPFIRST_DATA_DIR."""
 
+    retryable = False
+
 
 class ModelError(SweepfirstError):
     """The model could not be loaded; pass a Hub id, a local folder or 'bundled-minilm'."""
+
+    retryable = False
 
 
 class StateError(SweepfirstError):
@@ -61,3 +67,7 @@ class RunBusy(StateError):
 
 class DatabaseError(StateError):
     """The state database could not be reached or read; check --db-url or --state-dir."""
+
+
+class NoState(DatabaseError):
+    """There is no sweepfirst state there yet; start a run with `sweepfirst run WORKFLOW`."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -64,7 +66,11 @@ class DataSpec(_Strict):
 
 class TrainingSpec(_Strict):
     evaluations_per_epoch: int = Field(1, ge=1, le=100)
+    #: Attempts whose training code raises before a job fails. Lost attempts (a dead worker, an
+    #: expired lease, out of memory) and interrupts never count (see sweepfirst.attempts).
     max_attempts: int = Field(2, ge=1, le=20)
+    #: Deaths of its worker in a row at the same training step that make a job a poison job.
+    max_losses_at_same_step: int = Field(3, ge=1, le=100)
     lease_seconds: float = Field(120.0, ge=2)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     save_checkpoints: bool = True
@@ -156,6 +162,16 @@ class Workflow(_Strict):
         """This workflow limited to the given tasks and methods (from --tasks / --methods)."""
         raw = self.model_dump(mode="python")
         if tasks:
+            # Refused like an unlisted method: a task outside the design would get a run (and a
+            # spec hash) the workflow file does not describe.
+            unknown_tasks = [t for t in tasks if t not in self.tasks]
+            if unknown_tasks:
+                listed = ",".join([*self.tasks, *unknown_tasks])  # no spaces: one shell word
+                raise SpecError(
+                    f"Task {unknown_tasks[0]!r} is not in workflow {self.name!r}, which has "
+                    f"{', '.join(self.tasks)}; add it to the workflow's tasks (or pass "
+                    f"--set tasks=[{listed}])."
+                )
             raw["tasks"] = list(dict.fromkeys(tasks))
         if methods:
             unknown = [m for m in methods if m not in self.methods]
@@ -240,13 +256,13 @@ def validate_workflow(raw: Mapping[str, Any], *, source: str) -> Workflow:
 def parse_override(assignment: str) -> tuple[list[str], Any]:
     """`data.max_train_samples=512` -> (["data", "max_train_samples"], 512); values are YAML."""
     key, sep, text = assignment.partition("=")
-    if not sep or not key.strip():
+    if not sep or not key.strip() or "" in [part.strip() for part in key.split(".")]:
         raise SpecError(f"--set {assignment!r} is not KEY=VALUE; write it like --set data.max_train_samples=512.")
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:
         value = text
-    return key.strip().split("."), value
+    return [part.strip() for part in key.split(".")], value
 
 
 def apply_overrides(raw: dict[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
@@ -319,4 +335,44 @@ def load_workflow(
         raise SpecError(f"The workflow file {str(path)!r} must hold a YAML mapping of fields.")
     raw.setdefault("name", path.stem)
     _include_sweep_files(raw, path.parent, sweep_files or {})
-    return validate_workflow(apply_overrides(raw, overrides), source=str(path))
+    if not overrides:
+        return validate_workflow(raw, source=str(path))
+    original = copy.deepcopy(raw)
+    overridden = apply_overrides(raw, overrides)
+    try:
+        return validate_workflow(overridden, source=str(path))
+    except SpecError as error:
+        culprit = _blame_override(original, overrides, error.message, source=str(path))
+        if culprit is None:
+            raise
+        detail = error.message.removeprefix(f"{path}: ")
+        raise SpecError(f"--set {culprit} (on {path}): {detail}") from None
+
+
+def _override_key(assignment: str) -> str:
+    return assignment.partition("=")[0].strip()
+
+
+def _blame_override(
+    original: dict[str, Any], overrides: Sequence[str], message: str, *, source: str
+) -> str | None:
+    """The --set assignment a validation error comes from; None when the file itself is at fault.
+
+    The error names a field: the override of that field (or of a section above it) is the one.
+    Otherwise, when the file is valid on its own, the first override that breaks it alone is.
+    """
+    detail = message.removeprefix(f"{source}: ")  # the file's own path may contain a key
+    for assignment in overrides:
+        key = _override_key(assignment)
+        if re.search(rf"(?<![\w.]){re.escape(key)}(?!\w)", detail):
+            return assignment
+    try:
+        validate_workflow(copy.deepcopy(original), source=source)
+    except SpecError:
+        return None  # the file is invalid without any override: its own error stands
+    for assignment in overrides:
+        try:
+            validate_workflow(apply_overrides(copy.deepcopy(original), [assignment]), source=source)
+        except SpecError:
+            return assignment
+    return " --set ".join(overrides)  # only together do they break it

@@ -47,13 +47,18 @@ def next_phase(phase: Phase) -> Phase:
     return order[order.index(phase) + 1]
 
 
-#: to-phase -> the phases it may be entered from.
+#: to-phase -> the phases it may be entered from. A later phase may go back to an earlier one:
+#: `jobs retry` of an earlier phase's job reopens that phase (`resume` goes back to the earliest
+#: phase with unfinished work), and everything after it runs again.
 PHASE_TRANSITIONS: dict[Phase, frozenset[Phase]] = {
-    Phase.SWEEP: frozenset({Phase.PLANNED, Phase.FAILED, Phase.CANCELLED}),
-    Phase.ANALYSIS: frozenset({Phase.SWEEP, Phase.FAILED, Phase.CANCELLED}),
+    Phase.SWEEP: frozenset({Phase.PLANNED, Phase.ANALYSIS, Phase.PRODUCTION, Phase.REPORT,
+                            Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED}),
+    Phase.ANALYSIS: frozenset({Phase.SWEEP, Phase.PRODUCTION, Phase.REPORT, Phase.COMPLETED,
+                               Phase.FAILED, Phase.CANCELLED}),
     # PLANNED -> PRODUCTION: `run --phase production --optimal-config FILE` skips the sweep.
-    Phase.PRODUCTION: frozenset({Phase.ANALYSIS, Phase.PLANNED, Phase.FAILED, Phase.CANCELLED}),
-    Phase.REPORT: frozenset({Phase.PRODUCTION, Phase.FAILED, Phase.CANCELLED}),
+    Phase.PRODUCTION: frozenset({Phase.ANALYSIS, Phase.PLANNED, Phase.REPORT, Phase.COMPLETED,
+                                 Phase.FAILED, Phase.CANCELLED}),
+    Phase.REPORT: frozenset({Phase.PRODUCTION, Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED}),
     Phase.COMPLETED: frozenset({Phase.REPORT}),
     Phase.FAILED: frozenset({Phase.PLANNED, *WORKING_PHASES}),
     Phase.CANCELLED: frozenset({Phase.PLANNED, *WORKING_PHASES}),
@@ -69,7 +74,8 @@ class JobState(str, enum.Enum):
     RUNNING = "running"
     #: Trained and scored; its metrics are recorded.
     SUCCEEDED = "succeeded"
-    #: The training code raised; retried while attempts remain.
+    #: Given up on: its code raised on every attempt, raised an error no retry can fix, or it
+    #: killed its worker again and again at the same point (a poison job). `jobs retry` reopens it.
     FAILED = "failed"
     #: Stopped early by the sweep's early termination: neither failed nor succeeded. Its
     #: checkpoint stays: hyperband promotes it back to pending if its rung's ranking lets it on.
@@ -93,13 +99,16 @@ class JobEvent(str, enum.Enum):
     CLAIMED = "claimed"
     #: Training finished and its metrics were recorded.
     SUCCEEDED = "succeeded"
-    #: The training code raised an error.
+    #: The training code raised, and the job is given up on (see ``sweepfirst.attempts``).
     FAILED = "failed"
+    #: The training code raised, and attempts remain: back to pending, to run again.
+    ERRORED = "errored"
     #: Early termination stopped it below its rung's cutoff.
     PRUNED = "pruned"
     #: Later scores at its rung put a pruned job in the top: back to pending, to resume.
     PROMOTED = "promoted"
-    #: The worker died or lost its lease (infrastructure, not code): back to pending.
+    #: The worker died or lost its lease (infrastructure, not code): back to pending, its
+    #: checkpoint kept. Never counts toward ``max_attempts``.
     CRASHED = "crashed"
     #: The worker was asked to stop (Ctrl-C, preemption): checkpointed and back to pending.
     INTERRUPTED = "interrupted"
@@ -114,6 +123,7 @@ JOB_TRANSITIONS: dict[JobEvent, tuple[frozenset[JobState], JobState]] = {
     JobEvent.CLAIMED: (frozenset({JobState.PENDING}), JobState.RUNNING),
     JobEvent.SUCCEEDED: (frozenset({JobState.RUNNING}), JobState.SUCCEEDED),
     JobEvent.FAILED: (frozenset({JobState.RUNNING}), JobState.FAILED),
+    JobEvent.ERRORED: (frozenset({JobState.RUNNING}), JobState.PENDING),
     JobEvent.PRUNED: (frozenset({JobState.RUNNING}), JobState.PRUNED),
     JobEvent.PROMOTED: (frozenset({JobState.PRUNED}), JobState.PENDING),
     JobEvent.CRASHED: (frozenset({JobState.RUNNING}), JobState.PENDING),

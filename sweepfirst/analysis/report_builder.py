@@ -156,8 +156,22 @@ def _method_result(ctx: Context, recorded: _Recorded, task: str, method: str, me
         baseline=baseline,
         trials=_sweep_trials(recorded, task, method),
         learning_curves=_learning_curves(ctx, jobs, metric),
+        choice_note=_choice_note(selection),
     )
     return cell, kept
+
+
+def _choice_note(selection: Selection | None) -> str | None:
+    """"chosen from 1 of 2 planned trials; lost: ..." when the sweep lost trials, else None."""
+    if selection is None or selection.trials_planned is None or selection.trials_used is None:
+        return None
+    if selection.trials_used >= selection.trials_planned and not selection.lost_trials:
+        return None
+    from sweepfirst.analysis.selection import describe_lost
+
+    lost = describe_lost(list(selection.lost_trials or []))
+    return (f"chosen from {selection.trials_used} of {selection.trials_planned} planned trials"
+            + (f"; lost: {lost}" if lost else ""))
 
 
 def _seed_runs(ctx: Context, jobs: Sequence[Job],

@@ -99,6 +99,13 @@ def _alerts(data: ReportData) -> tuple[Callout, ...]:
             "reported on, so those scores are optimistically biased; select on a split held out "
             "from train for an honest comparison."
         ))
+    for task in data.tasks:
+        for cell in task.methods:
+            if cell.choice_note:
+                alerts.append(Callout(
+                    f"{task.task} / {cell.method}: the configuration was {cell.choice_note}; the "
+                    "comparison is less certain than the design intended."
+                ))
     flagged = data.flagged_runs
     if flagged:
         alerts.append(Callout(

@@ -142,6 +142,8 @@ class MethodResult(_Serializable):
     baseline: tuple[SeedRun, ...] = ()
     trials: tuple[SweepTrial, ...] = ()
     learning_curves: tuple[LearningCurve, ...] = ()
+    #: "chosen from k of n planned trials; lost: ..." when the sweep lost trials (else None).
+    choice_note: str | None = None
 
     @property
     def scores_by_seed(self) -> dict[int, float]:

@@ -26,7 +26,7 @@ def analyze(
     from sweepfirst.analysis.exports import write_exports
     from sweepfirst.analysis.selection import choose_configurations
 
-    ctx = open_context(state_dir, db_url)
+    ctx = open_context(state_dir, db_url, create=False)
     with ctx.db.session() as session:
         run = run_store.find_run(session, run_ref)
         if run.phase == Phase.ANALYSIS.value:

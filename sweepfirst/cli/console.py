@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Piped output (CI logs, `| less`) gets wide tables instead of rich's 80-column default.
@@ -26,12 +27,15 @@ def success(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {message}")
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """A user-facing error: one styled sentence, no traceback, a non-zero exit code."""
-    err.print(f"[red]error:[/red] {message}")
+    """A user-facing error: one styled sentence, no traceback, a non-zero exit code.
+
+    The sentence is printed as written: advice like `--set tasks=[mrpc]` is not rich markup.
+    """
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 

@@ -20,8 +20,12 @@ app = typer.Typer(help="List, inspect, retry and cancel jobs.", no_args_is_help=
 def job_to_dict(job: Job) -> dict[str, Any]:
     return {
         "id": job.id, "run_id": job.run_id, "phase": job.phase, "task": job.task, "method": job.method,
-        "seed": job.seed, "trial_index": job.trial_index, "state": job.state, "attempts": job.attempts,
-        "max_attempts": job.max_attempts, "hyperparameters": job.hyperparameters, "score": job.score,
+        "seed": job.seed, "trial_index": job.trial_index, "state": job.state,
+        # Claims, and what became of them: only code failures count toward max_attempts.
+        "attempts": job.attempts, "failures": job.failures, "max_attempts": job.max_attempts,
+        "losses": job.losses, "interrupts": job.interrupts, "losses_at_same_step": job.losses_at_point,
+        "loss_step": job.loss_point, "progress_step": job.progress_step,
+        "hyperparameters": job.hyperparameters, "score": job.score,
         "metrics": job.metrics, "runtime_s": job.runtime_s, "output_dir": job.output_dir,
         "error": job.error, "lease_owner": job.lease_owner, "promoted_rung": job.promoted_rung,
     }
@@ -46,7 +50,7 @@ def list_jobs(
     db_url: DbUrl = None,
 ) -> None:
     """The jobs of a run."""
-    ctx = open_context(state_dir, db_url)
+    ctx = open_context(state_dir, db_url, create=False)
     job_phase = _enum_value(JobPhase, phase, "phase")
     job_state = _enum_value(JobState, state, "state")
     with ctx.db.session(readonly=True) as session:
@@ -55,11 +59,12 @@ def list_jobs(
     if as_json:
         console.print_json([job_to_dict(j) for j in jobs])
         return
-    table = Table("id", "phase", "task", "method", "trial", "seed", "state", "attempts", "score")
+    table = Table("id", "phase", "task", "method", "trial", "seed", "state", "failures", "lost", "score")
     for job in jobs:
         table.add_row(str(job.id), job.phase, job.task, job.method,
                       "" if job.trial_index is None else str(job.trial_index), str(job.seed), job.state,
-                      f"{job.attempts}/{job.max_attempts}", "" if job.score is None else f"{job.score:.4f}")
+                      f"{job.failures}/{job.max_attempts}", str(job.losses),
+                      "" if job.score is None else f"{job.score:.4f}")
     console.print_table(table)
 
 
@@ -71,7 +76,7 @@ def show(
     db_url: DbUrl = None,
 ) -> None:
     """One job: its configuration, metrics, error and every transition."""
-    ctx = open_context(state_dir, db_url)
+    ctx = open_context(state_dir, db_url, create=False)
     with ctx.db.session(readonly=True) as session:
         data = job_to_dict(job_store.get_job(session, job_id))
         data["events"] = [{"at": e.at.isoformat(), "event": e.event, "from": e.from_state, "to": e.to_state,
@@ -94,8 +99,9 @@ def retry(
     state_dir: StateDir = None,
     db_url: DbUrl = None,
 ) -> None:
-    """Put failed or cancelled jobs back in the queue (then `sweepfirst resume`)."""
-    ctx = open_context(state_dir, db_url)
+    """Put failed or cancelled jobs back in the queue, with fresh attempts (then `sweepfirst resume`,
+    which goes back to the earliest phase with unfinished work)."""
+    ctx = open_context(state_dir, db_url, create=False)
     for job_id in job_ids:
         with ctx.db.session() as session:
             job_store.retry_job(session, job_id)
@@ -109,7 +115,7 @@ def cancel(
     db_url: DbUrl = None,
 ) -> None:
     """Cancel jobs; a running one stops at its next step."""
-    ctx = open_context(state_dir, db_url)
+    ctx = open_context(state_dir, db_url, create=False)
     for job_id in job_ids:
         with ctx.db.session() as session:
             job_store.cancel_job(session, job_id)

@@ -18,14 +18,15 @@ app = typer.Typer(help="Start workers on a cluster.", no_args_is_help=True)
 
 def _start_run(ctx: Context, workflow: Path, overrides: list[str], new_run: bool) -> str:
     """Create (or continue) the workflow's run and make it active, without running anything here."""
-    from sweepfirst.engine.orchestrate import choose_run, reopen_if_stopped
+    from sweepfirst.engine.orchestrate import ExecutionOptions, choose_run, launch_record, reopen
     from sweepfirst.spec import load_workflow
     from sweepfirst.states import Phase
     from sweepfirst.store import runs as run_store
 
     spec = load_workflow(workflow, overrides)
-    run, created = choose_run(ctx, spec, new_run=new_run, phase=None)
-    run = reopen_if_stopped(ctx, run)
+    run, created = choose_run(ctx, spec, new_run=new_run, phase=None,
+                              launch=launch_record(ctx, ExecutionOptions()))
+    run = reopen(ctx, run)
     if run.phase == Phase.PLANNED.value:
         with ctx.db.session() as session:
             run_store.transition_run(session, run.id, Phase.SWEEP, detail="started for workers")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -9,6 +11,7 @@ import typer
 from typer.core import TyperCommand
 
 from sweepfirst.engine.context import Context
+from sweepfirst.errors import SpecError, SweepfirstError
 
 if TYPE_CHECKING:
     # typer vendors its own click; its commands take that click's Context.
@@ -38,8 +41,38 @@ def open_context(
     db_url: str | None = None,
     artifacts: Path | None = None,
     data_dir: Path | None = None,
+    *,
+    create: bool = True,
 ) -> Context:
-    return Context.open(state_dir=state_dir, db_url=db_url, artifacts=artifacts, data_dir=data_dir)
+    """The state the options name; commands that only read (and `resume`) pass ``create=False``
+    so a mistyped --state-dir is reported instead of filled with an empty database."""
+    return Context.open(state_dir=state_dir, db_url=db_url, artifacts=artifacts, data_dir=data_dir, create=create)
+
+
+#: What CUDA_VISIBLE_DEVICES accepts besides an index: a GPU or MIG instance UUID.
+_GPU_UUID = re.compile(r"^(GPU|MIG)-[0-9A-Za-z/-]+$")
+
+
+def parse_gpus(value: str | None) -> tuple[str, ...] | None:
+    """`--gpus 0,1` -> ("0", "1"); nothing -> None (CPU slots).
+
+    Each entry becomes a job's CUDA_VISIBLE_DEVICES, so anything CUDA would silently ignore (a
+    name, a negative index, an empty entry) is refused here, before a job runs on the wrong device.
+    """
+    if value is None or not value.strip():
+        return None
+    ids = tuple(part.strip() for part in value.split(","))
+    for gpu in ids:
+        if not (gpu.isdigit() or _GPU_UUID.match(gpu)):
+            what = "an empty entry" if not gpu else f"{gpu!r}, which is not a GPU index"
+            raise SpecError(
+                f"--gpus {value!r} has {what}; pass comma-separated GPU indices like --gpus 0,1 "
+                "(or GPU-/MIG- UUIDs), as `nvidia-smi -L` lists them."
+            )
+    repeated = next((gpu for gpu in ids if ids.count(gpu) > 1), None)
+    if repeated is not None:
+        raise SpecError(f"--gpus {value!r} lists GPU {repeated} twice; name each GPU once (one job runs per GPU).")
+    return ids
 
 
 #: Options that take several space-separated values (`--tasks mrpc sst2`).
@@ -83,12 +116,27 @@ class SweepfirstCommand(TyperCommand):
 
     def invoke(self, ctx: ClickContext) -> Any:
         from sweepfirst.cli import console
-        from sweepfirst.errors import SweepfirstError
 
+        # console.fail escapes: "--set tasks=[mrpc, rte]" is advice, not rich markup.
         try:
             return super().invoke(ctx)
         except SweepfirstError as error:
             console.fail(error.message, code=error.exit_code)
+        except OSError as error:
+            known = os_error_sentence(error)
+            if known is None:
+                raise  # not the user's disk: a bug, which deserves its traceback
+            console.fail(known)
+
+
+def os_error_sentence(error: OSError) -> str | None:
+    """One sentence for a write the machine refused (a full disk, a read-only place); else None."""
+    where = f" ({error.filename})" if error.filename else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"The disk is full{where}; free some space, then continue with `sweepfirst resume`."
+    if error.errno == errno.EROFS:
+        return f"The file system is read-only{where}; pass a writable --state-dir (or --artifacts)."
+    return None
 
 
 def command_settings() -> dict[str, Any]:

@@ -32,7 +32,7 @@ def report(
     from sweepfirst.analysis.run_report import write_run_report
 
     try:
-        ctx = open_context(state_dir, db_url, artifacts)
+        ctx = open_context(state_dir, db_url, artifacts, create=False)
         data = build_report_data(ctx, run_ref)
         folder = output or ctx.run_dir(data.run.name) / "report"
         path = write_run_report(data, folder, fmt.value)

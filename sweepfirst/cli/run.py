@@ -3,46 +3,47 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sweepfirst.cli import console
-from sweepfirst.cli.options import Artifacts, DataDir, DbUrl, StateDir, open_context
+from sweepfirst.cli.options import Artifacts, DataDir, DbUrl, StateDir, open_context, parse_gpus
 from sweepfirst.engine.context import Context
-from sweepfirst.spec import DEFAULT_WORKFLOW, load_workflow
+from sweepfirst.spec import DEFAULT_WORKFLOW, Workflow, load_workflow
 from sweepfirst.states import Phase
 
-Workers = Annotated[int, typer.Option("--workers", min=1, help="Jobs at once, each in its own process.")]
+if TYPE_CHECKING:
+    from sweepfirst.engine.orchestrate import ExecutionOptions
+    from sweepfirst.store.models import Run
+
+Workers = Annotated[int | None, typer.Option("--workers", min=1, help="Jobs at once, each in its own process [default: 1, or what the run was started with].", show_default=False)]
 Gpus = Annotated[str | None, typer.Option("--gpus", help="GPU ids, one job per GPU (e.g. 0,1,2,3).")]
 InProcess = Annotated[bool, typer.Option("--in-process", help="Run jobs inside this process (debugging).")]
+RetryFailed = Annotated[bool, typer.Option("--retry-failed", help="Put every failed job of the run back in the queue first.")]
 
 
-def _gpu_list(gpus: str | None) -> list[str] | None:
-    return [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
-
-
-def _stop_flag() -> tuple[object, object]:
+def stop_flag() -> Any:
+    """Ctrl-C and SIGTERM set this flag: running jobs checkpoint and go back to pending."""
     from sweepfirst.engine.execute import STOP_REQUESTED, request_stop_on_signals
 
     request_stop_on_signals()
-    return STOP_REQUESTED, STOP_REQUESTED.is_set
+    return STOP_REQUESTED.is_set
 
 
-def _drive_and_report(ctx: Context, run: object, *, workers: int, gpus: str | None, in_process: bool,
-                      only_phase: Phase | None = None) -> None:
-    from sweepfirst.engine.orchestrate import ExecutionOptions, drive
+def drive_and_report(ctx: Context, run: Run, execution: ExecutionOptions, *,
+                     only_phase: Phase | None = None) -> None:
+    from sweepfirst.engine.orchestrate import drive
 
-    _flag, is_set = _stop_flag()
-    execution = ExecutionOptions(workers=workers, gpus=_gpu_list(gpus), in_process=in_process)
-    console.info(f"run [bold]{run.name}[/bold] ({run.workflow_name}), state in {ctx.state_dir}")  # type: ignore[attr-defined]
-    phase = drive(ctx, run, execution, only_phase=only_phase, notify=console.info, should_stop=is_set)  # type: ignore[arg-type]
-    if is_set():  # type: ignore[operator]
+    is_set = stop_flag()
+    console.info(f"run [bold]{run.name}[/bold] ({run.workflow_name}), state in {ctx.state_dir}")
+    phase = drive(ctx, run, execution, only_phase=only_phase, notify=console.info, should_stop=is_set)
+    if is_set():
         console.fail("Stopped; running jobs were checkpointed. Continue with `sweepfirst resume`.", code=130)
-    _finish_message(ctx, run.id, phase)  # type: ignore[attr-defined]
+    finish_message(ctx, run.id, phase)
 
 
-def _finish_message(ctx: Context, run_id: int, phase: Phase) -> None:
+def finish_message(ctx: Context, run_id: int, phase: Phase) -> None:
     from sweepfirst.store import runs as run_store
 
     with ctx.db.session() as session:
@@ -58,8 +59,42 @@ def _finish_message(ctx: Context, run_id: int, phase: Phase) -> None:
         console.success(f"Run {run.name} is now in phase '{phase.value}'; continue with `sweepfirst resume`.")
 
 
+def execution_options(run: Run | None, *, workers: int | None, gpus: str | None,
+                      in_process: bool) -> ExecutionOptions:
+    """Options given now, else the ones ``run`` was started with; says where the two differ."""
+    from sweepfirst.engine.orchestrate import ExecutionOptions
+
+    recorded = (run.launch or {}) if run is not None else {}
+    given_gpus = parse_gpus(gpus)
+    chosen_workers = workers if workers is not None else int(recorded.get("workers") or 1)
+    chosen_gpus = given_gpus if given_gpus is not None else (tuple(recorded["gpus"]) if recorded.get("gpus") else None)
+    if workers is not None and recorded.get("workers") not in (None, workers):
+        console.info(f"using --workers {workers} (the run was started with {recorded['workers']})")
+    if given_gpus is not None and recorded.get("gpus") and list(given_gpus) != list(recorded["gpus"]):
+        console.info(f"using --gpus {','.join(given_gpus)} (the run was started with {','.join(recorded['gpus'])})")
+    # --in-process is a debugging choice of this invocation, never inherited.
+    return ExecutionOptions(workers=chosen_workers, gpus=chosen_gpus, in_process=in_process)
+
+
+def context_for_run(state_dir: Path | None, db_url: str | None, artifacts: Path | None,
+                    data_dir: Path | None, run: Run) -> Context:
+    """The context a recorded run continues in: its data folder and artifact store unless the
+    command names others (then it says so: an interrupted job refuses a changed data source)."""
+    recorded = run.launch or {}
+    for name, given, was in (("--data-dir", data_dir, recorded.get("data_dir")),
+                             ("--artifacts", artifacts, recorded.get("artifacts"))):
+        if given is not None and was and Path(given).resolve() != Path(was):
+            console.warn(f"using {name} {given} (the run was started with {was})")
+    return open_context(
+        state_dir, db_url,
+        artifacts if artifacts is not None else (Path(recorded["artifacts"]) if recorded.get("artifacts") else None),
+        data_dir if data_dir is not None else (Path(recorded["data_dir"]) if recorded.get("data_dir") else None),
+        create=False,
+    )
+
+
 def run(
-    workflow: Annotated[Path | None, typer.Argument(help="Workflow YAML [default: workflows/default.yaml].", show_default=False)] = None,
+    workflow: Annotated[Path | None, typer.Argument(help="Workflow YAML [default: workflows/default.yaml; with --phase: the current run's design].", show_default=False)] = None,
     tasks: Annotated[list[str] | None, typer.Option("--tasks", help="Only these tasks: --tasks mrpc sst2.")] = None,
     methods: Annotated[list[str] | None, typer.Option("--methods", help="Only these methods: --methods full_finetune lora.")] = None,
     phase: Annotated[str | None, typer.Option("--phase", help="Run one phase of the current run: sweep, analysis or production.")] = None,
@@ -67,7 +102,7 @@ def run(
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a workflow field: --set data.max_train_samples=512.")] = None,
     sweep_configs: Annotated[list[str] | None, typer.Option("--sweep-config", help="A W&B sweep YAML for one method: --sweep-config lora=sweep.yaml.")] = None,
     new_run: Annotated[bool, typer.Option("--new-run", help="Start a new run even if one is unfinished.")] = False,
-    workers: Workers = 1,
+    workers: Workers = None,
     gpus: Gpus = None,
     in_process: InProcess = False,
     state_dir: StateDir = None,
@@ -80,12 +115,49 @@ def run(
         apply_optimal_config,
         check_phase_ready,
         choose_run,
-        reopen_if_stopped,
+        current_run,
+        launch_record,
+        reopen,
     )
 
     only_phase = _parse_phase(phase)
     if optimal_config is not None and only_phase not in (None, Phase.PRODUCTION):
         console.fail("--optimal-config goes with --phase production (or no --phase).", code=2)
+    parse_gpus(gpus)  # refuse a bad --gpus before anything is recorded
+    if workflow is None and only_phase is not None and optimal_config is None:
+        # `run --phase X` acts on the current run, with the design it was started with.
+        if tasks or methods or overrides or sweep_configs or new_run:
+            console.fail("--tasks, --methods, --set, --sweep-config and --new-run change the design; pass the "
+                         "workflow file too (`sweepfirst run WORKFLOW --phase ...`).", code=2)
+        probe = open_context(state_dir, db_url, artifacts, data_dir, create=False)
+        recorded = current_run(probe)
+        ctx = context_for_run(state_dir, db_url, artifacts, data_dir, recorded)
+        spec = Workflow.model_validate(recorded.spec)
+        run_row, created = recorded, False
+    else:
+        spec = _load_design(workflow, overrides, sweep_configs, tasks, methods)
+        ctx = open_context(state_dir, db_url, artifacts, data_dir)
+        _check_data(spec, ctx)
+        # With --optimal-config, production may start a run of its own.
+        lookup_phase = None if optimal_config is not None else only_phase
+        launch = launch_record(ctx, execution_options(None, workers=workers, gpus=gpus, in_process=in_process))
+        run_row, created = choose_run(ctx, spec, new_run=new_run, phase=lookup_phase, launch=launch)
+        if not created:
+            ctx = context_for_run(state_dir, db_url, artifacts, data_dir, run_row)
+    if created:
+        console.info(f"created run {run_row.name}")
+    if optimal_config is not None:
+        apply_optimal_config(ctx, run_row, spec, optimal_config)
+    elif only_phase is not None:
+        check_phase_ready(ctx, run_row, spec, only_phase)
+    run_row = reopen(ctx, run_row)
+    execution = execution_options(run_row, workers=workers, gpus=gpus, in_process=in_process)
+    # Production goes on to write its report: the table is the point of running it.
+    drive_and_report(ctx, run_row, execution, only_phase=None if only_phase is Phase.PRODUCTION else only_phase)
+
+
+def _load_design(workflow: Path | None, overrides: list[str] | None, sweep_configs: list[str] | None,
+                 tasks: list[str] | None, methods: list[str] | None) -> Workflow:
     from sweepfirst.spec import parse_sweep_config_options
 
     spec = load_workflow(
@@ -93,20 +165,33 @@ def run(
     ).restricted(tasks, methods)
     for warning in spec.budget_warnings():
         console.warn(warning)
-    ctx = open_context(state_dir, db_url, artifacts, data_dir)
-    # With --optimal-config, production may start a run of its own.
-    lookup_phase = None if optimal_config is not None else only_phase
-    run_row, created = choose_run(ctx, spec, new_run=new_run, phase=lookup_phase)
-    if created:
-        console.info(f"created run {run_row.name}")
-    if optimal_config is not None:
-        apply_optimal_config(ctx, run_row, spec, optimal_config)
-    elif only_phase is not None:
-        check_phase_ready(ctx, run_row, spec, only_phase)
-    run_row = reopen_if_stopped(ctx, run_row)
-    # Production goes on to write its report: the table is the point of running it.
-    _drive_and_report(ctx, run_row, workers=workers, gpus=gpus, in_process=in_process,
-                      only_phase=None if only_phase is Phase.PRODUCTION else only_phase)
+    _sweep_notes(spec)
+    return spec
+
+
+def _sweep_notes(spec: Workflow) -> None:
+    """What the sweep configs hold that W&B would warn about, or that has no effect here."""
+    from sweepfirst.engine.sweep_config import sweep_config_for
+
+    seen: set[str] = set()
+    for task in spec.tasks:
+        for method in spec.methods:
+            config = sweep_config_for(spec, task, method)
+            for line in config.warnings:
+                if line not in seen:
+                    seen.add(line)
+                    console.warn(line)
+            if config.unused_keys and method not in seen:
+                seen.add(method)
+                console.info(f"{method}'s sweep config: {', '.join(config.unused_keys)} have no effect here "
+                             "(sweepfirst runs the training itself)")
+
+
+def _check_data(spec: Workflow, ctx: Context) -> None:
+    """Bad data is found before any compute is spent (and before any run is recorded)."""
+    from sweepfirst.training.data_check import check_workflow_data
+
+    check_workflow_data(spec, ctx.data_dir)
 
 
 def _parse_phase(phase: str | None) -> Phase | None:
@@ -120,7 +205,8 @@ def _parse_phase(phase: str | None) -> Phase | None:
 
 def resume(
     run_ref: Annotated[str | None, typer.Argument(metavar="[RUN]", help="Run name or id [default: the latest].", show_default=False)] = None,
-    workers: Workers = 1,
+    retry_failed: RetryFailed = False,
+    workers: Workers = None,
     gpus: Gpus = None,
     in_process: InProcess = False,
     state_dir: StateDir = None,
@@ -128,15 +214,19 @@ def resume(
     artifacts: Artifacts = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Continue a run exactly where it stopped (finished jobs never run again)."""
-    from sweepfirst.engine.orchestrate import reopen_if_stopped
+    """Continue a run exactly where it stopped (finished jobs never run again), with the data
+    folder, artifact store and workers it was started with unless told otherwise."""
+    from sweepfirst.engine.orchestrate import reopen
     from sweepfirst.store import runs as run_store
 
-    ctx = open_context(state_dir, db_url, artifacts, data_dir)
-    with ctx.db.session() as session:
+    parse_gpus(gpus)
+    probe = open_context(state_dir, db_url, artifacts, data_dir, create=False)
+    with probe.db.session() as session:
         run_row = run_store.find_run(session, run_ref)
+    ctx = context_for_run(state_dir, db_url, artifacts, data_dir, run_row)
+    run_row = reopen(ctx, run_row, retry_failed=retry_failed)
     if run_row.phase == Phase.COMPLETED.value:
         console.success(f"Run {run_row.name} is already completed; results in {ctx.run_dir(run_row.name)}")
         return
-    run_row = reopen_if_stopped(ctx, run_row)
-    _drive_and_report(ctx, run_row, workers=workers, gpus=gpus, in_process=in_process)
+    execution = execution_options(run_row, workers=workers, gpus=gpus, in_process=in_process)
+    drive_and_report(ctx, run_row, execution)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import socket
 from collections import defaultdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,7 +15,7 @@ from rich.table import Table
 from sweepfirst.cli import console
 from sweepfirst.cli.options import Artifacts, DbUrl, JsonFlag, StateDir, open_context
 from sweepfirst.engine.context import Context
-from sweepfirst.states import JobPhase, JobState
+from sweepfirst.states import JobPhase, JobState, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
 from sweepfirst.store.models import utcnow
@@ -24,11 +28,38 @@ CHECKED_PHASES = frozenset({JobPhase.PRODUCTION.value, JobPhase.BASELINE.value, 
 
 def _format_seconds(seconds: float | None) -> str:
     if seconds is None:
-        return "?"
+        return "unknown"
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _pid_gone(pid: int) -> bool:
+    """True when no live process has this pid (a zombie nobody reaped is dead too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by someone else
+    try:
+        # /proc/PID/stat: "pid (comm) STATE ..."; comm may hold spaces and parentheses.
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[:1] == ["Z"]
+    except OSError:
+        return False  # no /proc (macOS): trust kill(pid, 0)
+
+
+def worker_gone(job: Any, now: dt.datetime) -> bool:
+    """A running job nobody works on: its lease expired, or its "host:pid" owner is a dead process
+    on this host. It stays running in the database until a worker or `resume` takes it back, so
+    status says so rather than count down a time nobody is spending."""
+    if job.state != JobState.RUNNING.value:
+        return False
+    if job.lease_expires_at is not None and job.lease_expires_at < now:
+        return True
+    host, _, pid = (job.lease_owner or "").rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and _pid_gone(int(pid))
 
 
 def flagged_jobs(ctx: Context, jobs: list[Any]) -> list[dict[str, Any]]:
@@ -61,22 +92,35 @@ def collect_status(session: Any, run_ref: str | None, ctx: Context | None = None
     for job in jobs:
         cells[(job.phase, job.task, job.method)].append(job)
     rows = []
-    remaining_total = 0.0
+    now = utcnow()
+    # None as soon as one cell with work left has no estimate: a partial sum would read as a
+    # promise ("about 0m00s left" before any job finished).
+    remaining_total: float | None = 0.0
     for (phase, task, method), cell_jobs in sorted(cells.items()):
         counts = {s: sum(1 for j in cell_jobs if j.state == s) for s in STATES}
         scores = [j.score for j in cell_jobs if j.score is not None and j.state == JobState.SUCCEEDED.value]
         durations = [j.runtime_s for j in cell_jobs if j.state == JobState.SUCCEEDED.value and j.runtime_s]
         mean_duration = sum(durations) / len(durations) if durations else None
+        gone = sum(1 for j in cell_jobs if worker_gone(j, now))
         left = counts["pending"] + counts["running"]
         eta = mean_duration * left if mean_duration is not None else (0.0 if left == 0 else None)
-        if eta is not None:
+        if eta is None or remaining_total is None:
+            remaining_total = None
+        else:
             remaining_total += eta
         rows.append({
             "phase": phase, "task": task, "method": method, "counts": counts,
             "best_score": max(scores) if scores else None,
             "flagged": sum(1 for f in flagged if (f["phase"], f["task"], f["method"]) == (phase, task, method)),
             "mean_job_seconds": mean_duration, "estimated_seconds_left": eta,
+            "workers_gone": gone,
+            # Code failures (they count toward max_attempts) apart from lost and interrupted attempts.
+            "attempts": {"failures": sum(j.failures or 0 for j in cell_jobs),
+                         "losses": sum(j.losses or 0 for j in cell_jobs),
+                         "interrupts": sum(j.interrupts or 0 for j in cell_jobs)},
         })
+    if remaining_total == 0 and (Phase(run.phase).is_working() or run.phase == Phase.PLANNED.value):
+        remaining_total = None  # no job left, but later phases have not planned theirs yet
     chosen = run_store.selections(session, run.id)
     return {
         "run": run.name,
@@ -88,15 +132,33 @@ def collect_status(session: Any, run_ref: str | None, ctx: Context | None = None
         "created_at": run.created_at.isoformat(),
         "elapsed_seconds": (utcnow() - run.created_at).total_seconds(),
         "estimated_seconds_left": remaining_total,
+        "workers_gone": sum(row["workers_gone"] for row in rows),
         "time_per_phase_seconds": run_store.time_per_phase(session, run.id),
         "cells": rows,
         "flagged_jobs": flagged,
         "selections": [
             {"task": t, "method": m, "hyperparameters": s.hyperparameters, "metric": s.metric,
-             "score": s.score, "split": s.split, "source": s.source}
+             "score": s.score, "split": s.split, "source": s.source,
+             "trials_planned": s.trials_planned, "trials_used": s.trials_used, "lost_trials": s.lost_trials or []}
             for (t, m), s in sorted(chosen.items())
         ],
     }
+
+
+def _time_left(data: dict[str, Any]) -> str:
+    if data["workers_gone"]:
+        return "time left unknown (worker gone)"
+    seconds = data["estimated_seconds_left"]
+    if seconds is None:
+        return "time left unknown"
+    return "nothing left" if seconds == 0 else f"about {_format_seconds(seconds)} left"
+
+
+def _cell_left(row: dict[str, Any]) -> str:
+    if row["workers_gone"]:
+        return "worker gone"
+    seconds = row["estimated_seconds_left"]
+    return "·" if seconds == 0 else _format_seconds(seconds)
 
 
 def status(
@@ -108,7 +170,7 @@ def status(
 ) -> None:
     """Where a run stands: jobs by state per phase x task x method, best scores, time left,
     and production runs flagged as degenerate."""
-    ctx = open_context(state_dir, db_url, artifacts)
+    ctx = open_context(state_dir, db_url, artifacts, create=False)
     with ctx.db.session(readonly=True) as session:
         data = collect_status(session, run_ref, ctx)
     if as_json:
@@ -117,12 +179,16 @@ def status(
     phase_times = ", ".join(f"{p} {_format_seconds(s)}" for p, s in data["time_per_phase_seconds"].items())
     console.print_text(
         f"run {data['run']} (workflow {data['workflow']}): phase {data['phase']}, "
-        f"elapsed {_format_seconds(data['elapsed_seconds'])}, "
-        f"about {_format_seconds(data['estimated_seconds_left'])} left"
+        f"elapsed {_format_seconds(data['elapsed_seconds'])}, {_time_left(data)}"
         + (f"; time per phase: {phase_times}" if phase_times else "")
     )
     if data["error"]:
         console.print_text(f"error: {data['error']}")
+    if data["workers_gone"]:
+        console.print_text(
+            f"{data['workers_gone']} running job(s) have no live worker (worker gone); "
+            "continue them with `sweepfirst resume` (or a running `sweepfirst worker` takes them back)."
+        )
     table = Table("phase", "task", "method", *STATES, "best", "flagged", "left")
     for row in data["cells"]:
         counts = row["counts"]
@@ -131,12 +197,17 @@ def status(
             *[str(counts[s]) if counts[s] else "·" for s in STATES],
             f"{row['best_score']:.4f}" if row["best_score"] is not None else "-",
             f"[red]{row['flagged']}[/red]" if row["flagged"] else "·",
-            _format_seconds(row["estimated_seconds_left"]),
+            _cell_left(row),
         )
     console.print_table(table)
     for sel in data["selections"]:
         score = f"{sel['metric']} {sel['score']:.4f}" if sel["score"] is not None else "from file"
         console.print_text(f"chosen {sel['task']}/{sel['method']}: {sel['hyperparameters']} ({score})")
+        if sel["lost_trials"]:
+            from sweepfirst.analysis.selection import describe_lost
+
+            console.print_text(f"  from {sel['trials_used']} of {sel['trials_planned']} planned trials; "
+                               f"lost: {describe_lost(sel['lost_trials'])}")
     for job in data["flagged_jobs"]:
         console.print_text(
             f"flagged job {job['job']} {job['phase']} {job['task']}/{job['method']} seed {job['seed']} "

@@ -9,9 +9,11 @@ import typer
 
 from sweepfirst.cli import console
 from sweepfirst.cli.options import Artifacts, DataDir, DbUrl, StateDir, open_context
-from sweepfirst.cli.run import InProcess, _finish_message, _stop_flag
+from sweepfirst.cli.run import InProcess, finish_message, stop_flag
+from sweepfirst.engine.context import Context
+from sweepfirst.errors import NoState
 from sweepfirst.methods import complete_hyperparameters, get_method, validate_hyperparameters
-from sweepfirst.spec import DEFAULT_WORKFLOW, load_workflow
+from sweepfirst.spec import Workflow, load_workflow
 
 
 def train(
@@ -26,7 +28,7 @@ def train(
     lora_r: Annotated[int | None, typer.Option("--lora-r")] = None,
     lora_alpha: Annotated[float | None, typer.Option("--lora-alpha")] = None,
     lora_dropout: Annotated[float | None, typer.Option("--lora-dropout")] = None,
-    workflow: Annotated[Path, typer.Option("--workflow", help="Workflow whose model, data and budgets to use.")] = DEFAULT_WORKFLOW,
+    workflow: Annotated[Path | None, typer.Option("--workflow", help="Workflow whose model, data and budgets to use [default: the current run's design].", show_default=False)] = None,
     model: Annotated[str | None, typer.Option("--model", help="Hub id, local folder or bundled-minilm.")] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a workflow field.")] = None,
     in_process: InProcess = False,
@@ -36,12 +38,23 @@ def train(
     data_dir: DataDir = None,
 ) -> None:
     """Train and score one configuration on the dev split (defaults: the method's baseline)."""
-    from sweepfirst.engine.orchestrate import ExecutionOptions, create_train_run, drive
+    from sweepfirst.engine.orchestrate import (
+        ExecutionOptions,
+        create_train_run,
+        drive,
+        launch_record,
+    )
 
-    sets = list(overrides or [])
+    # One experiment may use any registered task, listed in the design or not.
+    sets = [*(overrides or []), f"tasks=[{task}]"]
     if model is not None:
         sets.append(f"model={model}")
-    spec = load_workflow(workflow, sets).restricted([task], None)
+    # Without a workflow the design comes from recorded state: never create an empty one to look.
+    try:
+        ctx = open_context(state_dir, db_url, artifacts, data_dir, create=workflow is not None)
+    except NoState:
+        console.fail(_NO_DESIGN.format(where=state_dir or "the state dir"), code=2)
+    spec = _design(ctx, workflow, sets)
     info = get_method(method)
     given: dict[str, Any] = {
         "learning_rate": learning_rate, "per_device_train_batch_size": batch_size, "warmup_ratio": warmup_ratio,
@@ -52,11 +65,35 @@ def train(
     validate_hyperparameters(info, given, where="sweepfirst train")
     fixed = spec.methods[method].fixed if method in spec.methods else {}
     hyperparameters = complete_hyperparameters(info, {**fixed, **given})
-    ctx = open_context(state_dir, db_url, artifacts, data_dir)
-    run = create_train_run(ctx, spec, task=task, method=method, seed=seed, hyperparameters=hyperparameters)
+    execution = ExecutionOptions(in_process=in_process)
+    run = create_train_run(ctx, spec, task=task, method=method, seed=seed, hyperparameters=hyperparameters,
+                           launch=launch_record(ctx, execution))
     console.info(f"run {run.name}: {task}/{method} seed {seed} {hyperparameters}")
-    _flag, is_set = _stop_flag()
-    phase = drive(ctx, run, ExecutionOptions(in_process=in_process), notify=console.info, should_stop=is_set)  # type: ignore[arg-type]
-    if is_set():  # type: ignore[operator]
+    is_set = stop_flag()
+    phase = drive(ctx, run, execution, notify=console.info, should_stop=is_set)
+    if is_set():
         console.fail("Stopped at a checkpoint; continue with `sweepfirst resume`.", code=130)
-    _finish_message(ctx, run.id, phase)
+    finish_message(ctx, run.id, phase)
+
+
+_NO_DESIGN = ("`sweepfirst train` needs a design and {where} holds no run to take it from; pass "
+              "--workflow FILE (e.g. --workflow workflows/quickstart.yaml).")
+
+
+def _design(ctx: Context, workflow: Path | None, sets: list[str]) -> Workflow:
+    """--workflow FILE, else the design of the state dir's current run -- never a silent default
+    (bert-base from the Hub is minutes of failing on a machine without it)."""
+    from sweepfirst.engine.orchestrate import latest_workflow_run
+
+    if workflow is not None:
+        return load_workflow(workflow, sets)
+    with ctx.db.session(readonly=True) as session:
+        latest = latest_workflow_run(session)
+    if latest is None:
+        console.fail(_NO_DESIGN.format(where=ctx.state_dir), code=2)
+    import copy
+
+    from sweepfirst.spec import apply_overrides, validate_workflow
+
+    console.info(f"using the design of run {latest.name} ({latest.workflow_name})")
+    return validate_workflow(apply_overrides(copy.deepcopy(latest.spec), sets), source=f"run {latest.name}")

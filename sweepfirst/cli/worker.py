@@ -9,14 +9,8 @@ from typing import Annotated
 import typer
 
 from sweepfirst.cli import console
-from sweepfirst.cli.options import Artifacts, DataDir, DbUrl, StateDir, open_context
+from sweepfirst.cli.options import Artifacts, DataDir, DbUrl, StateDir, open_context, parse_gpus
 from sweepfirst.store.database import redact_url
-
-
-def gpu_list(gpus: str | None) -> tuple[str, ...] | None:
-    """`--gpus 0,1` -> ("0", "1"); nothing -> None (CPU slots)."""
-    ids = tuple(g.strip() for g in (gpus or "").split(",") if g.strip())
-    return ids or None
 
 
 def worker(
@@ -34,13 +28,14 @@ def worker(
 
     Workers also advance runs (one coordinator per run). Ctrl-C/SIGTERM: jobs checkpoint, go back.
     """
+    gpu_ids = parse_gpus(gpus)  # before anything is opened: a typo here changes nothing
     from sweepfirst.engine.execute import STOP_REQUESTED, request_stop_on_signals
     from sweepfirst.engine.worker import Worker, WorkerOptions, check_artifact_root
 
     if artifacts is not None:
         check_artifact_root(artifacts)
     ctx = open_context(state_dir, db_url, artifacts, data_dir)
-    options = WorkerOptions(workers=workers, gpus=gpu_list(gpus), run=run_ref, wait=wait, poll_seconds=poll_seconds)
+    options = WorkerOptions(workers=workers, gpus=gpu_ids, run=run_ref, wait=wait, poll_seconds=poll_seconds)
     request_stop_on_signals()
     slots = f"GPUs {','.join(options.gpus)}" if options.gpus else f"{options.slots} slot(s)"
     console.info(

@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweepfirst.store.database import Database, default_db_url
+from sweepfirst.errors import DatabaseError
+from sweepfirst.store.database import Database, default_db_url, read_only_error
 
 
 @dataclass
@@ -28,7 +29,14 @@ class Context:
         db_url: str | None = None,
         artifacts: Path | None = None,
         data_dir: Path | None = None,
+        create: bool = True,
     ) -> Context:
+        """Open the state these options (or the SWEEPFIRST_* variables) name.
+
+        ``create=False`` (commands that read, and `resume`) opens only existing sweepfirst state:
+        a mistyped --state-dir gets a sentence, not a new empty database. ``create=True`` is for
+        commands that record, so a state dir that cannot be written is refused before they start.
+        """
         state = Path(state_dir or os.environ.get("SWEEPFIRST_STATE_DIR") or "state")
         url = db_url or os.environ.get("SWEEPFIRST_DB_URL") or default_db_url(state)
         artifact_root = artifacts or (
@@ -37,7 +45,12 @@ class Context:
         data = data_dir or (
             Path(os.environ["SWEEPFIRST_DATA_DIR"]) if os.environ.get("SWEEPFIRST_DATA_DIR") else None
         )
-        db = Database(url)
+        if state.exists() and not state.is_dir():
+            # Artifacts go there too, whatever database --db-url names.
+            raise DatabaseError(f"The state dir {state} is a file, not a folder; pass --state-dir a folder.")
+        db = Database(url, create=create)
+        if create and db.read_only and db.path is not None:
+            raise read_only_error(db.path.parent)
         db.create_schema()
         return cls(state_dir=state, db=db, artifacts=artifact_root, data_dir=data)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -29,8 +30,14 @@ from sweepfirst.store.database import Database
 
 log = logging.getLogger(__name__)
 
-#: First key of our advisory locks (the second is the run id), so they never collide with others'.
-_PG_LOCK_NAMESPACE = 0x5EE9
+def _namespace_key(database_and_schema: str) -> int:
+    """First key of our advisory locks (the second is the run id): one per database *and schema*.
+
+    Advisory locks belong to the whole PostgreSQL database, while sweepfirst's state may live in
+    one schema of it; without the schema in the key, run 1 of one schema would lock run 1 of every
+    other. A 32-bit hash, shifted into int4's signed range.
+    """
+    return zlib.crc32(f"sweepfirst:{database_and_schema}".encode()) - 2**31
 
 
 class CoordinatorLocks:
@@ -40,6 +47,8 @@ class CoordinatorLocks:
         self._db = db
         self._held: dict[int, IO[bytes] | None] = {}
         self._connection: Connection | None = None
+        #: The advisory-lock namespace of the database and schema (set on first connection).
+        self._namespace = 0
         self._lock_dir: Path | None = None
         if db.is_sqlite:
             database = make_url(db.url).database
@@ -66,7 +75,7 @@ class CoordinatorLocks:
         elif self._connection is not None:
             with contextlib.suppress(sa_exc.SQLAlchemyError):
                 self._connection.execute(
-                    text("SELECT pg_advisory_unlock(:ns, :run)"), {"ns": _PG_LOCK_NAMESPACE, "run": run_id}
+                    text("SELECT pg_advisory_unlock(:ns, :run)"), {"ns": self._namespace, "run": run_id}
                 )
 
     def release_all_but(self, run_ids: set[int]) -> None:
@@ -100,8 +109,10 @@ class CoordinatorLocks:
             if self._connection is None:
                 # Autocommit: a session lock needs no transaction, and an idle one would hold snapshots.
                 self._connection = self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                where = self._connection.execute(text("SELECT current_database() || '.' || current_schema()"))
+                self._namespace = _namespace_key(str(where.scalar()))
             got = self._connection.execute(
-                text("SELECT pg_try_advisory_lock(:ns, :run)"), {"ns": _PG_LOCK_NAMESPACE, "run": run_id}
+                text("SELECT pg_try_advisory_lock(:ns, :run)"), {"ns": self._namespace, "run": run_id}
             ).scalar()
         except sa_exc.SQLAlchemyError as error:
             log.warning("coordinator lock for run %s unavailable: %s", run_id, type(error).__name__)

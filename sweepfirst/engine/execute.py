@@ -13,13 +13,14 @@ import re
 import signal
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from sweepfirst.attempts import Ending
 from sweepfirst.engine.context import Context
 from sweepfirst.engine.pruning import TIE_BREAK_METRIC, Pruner
-from sweepfirst.errors import LeaseLost, SweepfirstError
+from sweepfirst.errors import DataError, IllegalTransition, LeaseLost, SweepfirstError
 from sweepfirst.spec import Workflow
 from sweepfirst.states import JobEvent, JobPhase
 from sweepfirst.store import jobs as job_store
@@ -76,13 +77,15 @@ def build_request(ctx: Context, run: Run, job: Job) -> Any:
 
     workflow = Workflow.model_validate(run.spec)
     evaluation = "selection" if job.phase == JobPhase.SWEEP.value and workflow.selection.split == "train_holdout" else "dev"
-    data_dir = ctx.data_dir
+    # The folder this process was given, else the one the run was started with, else the workflow's.
+    recorded = (run.launch or {}).get("data_dir")
+    data_dir = ctx.data_dir or (Path(recorded) if recorded else None)
     if workflow.data.dir is not None and data_dir is None:
         data_dir = workflow.data.dir
     if workflow.data.source == "hub":
         data_dir = None
     elif workflow.data.source == "local" and data_dir is None:
-        raise SweepfirstError(
+        raise DataError(
             "The workflow asks for local data but no data folder is set; pass --data-dir or set "
             "SWEEPFIRST_DATA_DIR (a folder in the glue_data layout, e.g. ../shared/data/glue)."
         )
@@ -122,14 +125,17 @@ class JobHooks:
     """Bridges the training loop to the state database: intermediate scores, stop requests."""
 
     def __init__(self, ctx: Context, lease: Lease, lease_lost: threading.Event, *, metric: str,
-                 pruner: Pruner | None = None) -> None:
+                 pruner: Pruner | None = None, report_step: Callable[[int], None] | None = None) -> None:
         self._ctx = ctx
         self._lease = lease
         self._lease_lost = lease_lost
         self._metric = metric
         self._pruner = pruner
+        self._report_step = report_step
         #: The number of the job's latest evaluation (counted across resumes).
         self.evaluations = 0
+        #: The job's latest global step (None before its first step).
+        self.step: int | None = None
 
     def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int) -> bool:
         self.evaluations = evaluation
@@ -147,6 +153,11 @@ class JobHooks:
     def should_stop(self) -> bool:
         return STOP_REQUESTED.is_set() or self._lease_lost.is_set()
 
+    def on_step(self, step: int) -> None:
+        self.step = step
+        if self._report_step is not None:
+            self._report_step(step)
+
 
 def _write_job_record(output_dir: Path, job: Job, outcome: Mapping[str, Any]) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -157,8 +168,26 @@ def _write_job_record(output_dir: Path, job: Job, outcome: Mapping[str, Any]) ->
     tmp.replace(output_dir / "job.json")
 
 
-def execute_job(ctx: Context, lease: Lease) -> JobEvent:
-    """Train the leased job and record how it ended; returns the recorded event."""
+#: Exception type names that mean the accelerator (or the process) ran out of memory: the
+#: infrastructure's limit, not the code's fault, so the attempt is lost rather than failed.
+_OUT_OF_MEMORY = frozenset({"OutOfMemoryError", "MemoryError"})
+
+
+def classify_error(error: BaseException) -> Ending:
+    """Which attempt ending an exception from the training code is (see `sweepfirst.attempts`)."""
+    if type(error).__name__ in _OUT_OF_MEMORY:
+        return Ending.LOST
+    if isinstance(error, SweepfirstError) and not getattr(error, "retryable", True):
+        return Ending.PERMANENT_FAILURE
+    return Ending.CODE_FAILURE
+
+
+def execute_job(ctx: Context, lease: Lease, *, report_step: Callable[[int], None] | None = None) -> JobEvent:
+    """Train the leased job and record how it ended; returns the recorded event.
+
+    ``report_step`` hears every optimizer step (a worker process sends it to its executor, which
+    then knows at which step a worker that died was).
+    """
     from sweepfirst.engine.heartbeat import Heartbeat
     from sweepfirst.engine.pruning import make_pruner
     from sweepfirst.engine.sweep_config import sweep_metric
@@ -170,9 +199,12 @@ def execute_job(ctx: Context, lease: Lease) -> JobEvent:
     workflow = Workflow.model_validate(run.spec)
     metric = sweep_metric(workflow, job.task, job.method).name
     pruner = make_pruner(workflow, job) if job.phase == JobPhase.SWEEP.value else None
+    # The heartbeat carries the step the hooks last heard, and tells the hooks when the lease is gone.
+    heartbeat = Heartbeat(ctx.db, lease, lease_seconds=workflow.training.lease_seconds,
+                          progress=lambda: hooks.step)
+    hooks = JobHooks(ctx, lease, heartbeat.lost, metric=metric, pruner=pruner, report_step=report_step)
     try:
-        with Heartbeat(ctx.db, lease, lease_seconds=workflow.training.lease_seconds) as heartbeat:
-            hooks = JobHooks(ctx, lease, heartbeat.lost, metric=metric, pruner=pruner)
+        with heartbeat:
             from sweepfirst.training.runner import run_training
 
             request = build_request(ctx, run, job)
@@ -180,13 +212,18 @@ def execute_job(ctx: Context, lease: Lease) -> JobEvent:
     except LeaseLost:
         return JobEvent.CRASHED
     except BaseException as error:  # noqa: BLE001 -- any failure of the training code is recorded
+        step = hooks.step
         if isinstance(error, KeyboardInterrupt):
-            return _finish(ctx, lease, JobEvent.INTERRUPTED, detail="interrupted")
+            return _end(ctx, lease, Ending.INTERRUPTED, reason="interrupted")
         message = error.message if isinstance(error, SweepfirstError) else f"{type(error).__name__}: {error}"
-        log.error("job %s failed: %s", lease.job_id, message)
+        ending = classify_error(error)
+        log.error("job %s: %s (%s)", lease.job_id, message, ending.value)
         tail = "".join(traceback.format_exception(error)[-8:])
-        _write_job_record(ctx.job_dir(job.output_dir), job, {"status": "failed", "error": message, "traceback": tail})
-        return _finish(ctx, lease, JobEvent.FAILED, detail=message[:500], error=message + "\n" + tail)
+        _write_job_record(ctx.job_dir(job.output_dir), job, {"status": ending.value, "error": message, "traceback": tail})
+        if ending is Ending.LOST:
+            where = f" at step {step}" if step else ""
+            return _end(ctx, lease, ending, reason=f"ran out of memory{where}: {message}", point=step or 0)
+        return _end(ctx, lease, ending, reason=message + "\n" + tail)
     outcome = {
         "status": result.status,
         "metrics": result.metrics,
@@ -201,7 +238,7 @@ def execute_job(ctx: Context, lease: Lease) -> JobEvent:
     }
     _write_job_record(ctx.job_dir(job.output_dir), job, outcome)
     if result.status == "interrupted":
-        return _finish(ctx, lease, JobEvent.INTERRUPTED, detail="stopped at a checkpoint; will resume")
+        return _end(ctx, lease, Ending.INTERRUPTED, reason="stopped at a checkpoint; will resume")
     provenance = job_provenance(request, result)
     # The sweep may optimise another metric than the task's headline one (e.g. MRPC's F1).
     score = result.metrics.get(metric, result.score)
@@ -227,7 +264,18 @@ def _finish(ctx: Context, lease: Lease, event: JobEvent, *, detail: str | None =
     try:
         with ctx.db.session() as session:
             job_store.finish_job(session, lease, event, detail=detail, **values)
-    except LeaseLost:
+    except (LeaseLost, IllegalTransition):
         log.warning("job %s: lease lost before its outcome could be recorded", lease.job_id)
         return JobEvent.CRASHED
     return event
+
+
+def _end(ctx: Context, lease: Lease, ending: Ending, *, reason: str, point: int | None = None) -> JobEvent:
+    """Record an attempt that did not finish the job, as the retry policy decides."""
+    try:
+        with ctx.db.session() as session:
+            return job_store.end_attempt(session, lease.job_id, ending, token=lease.token, reason=reason,
+                                         point=point)
+    except (LeaseLost, IllegalTransition):
+        log.warning("job %s: lease lost before its ending could be recorded", lease.job_id)
+        return JobEvent.CRASHED

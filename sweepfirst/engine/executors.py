@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
+from sweepfirst.attempts import Ending
 from sweepfirst.engine.context import Context
-from sweepfirst.states import JobEvent, JobState
+from sweepfirst.errors import IllegalTransition, LeaseLost
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store.jobs import Lease
 
@@ -80,6 +81,8 @@ class _Slot:
     process: subprocess.Popen[str] | None = None
     lease: Lease | None = None
     lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    #: The training step the current job last reported (None: none yet).
+    step: int | None = None
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -113,6 +116,8 @@ class SubprocessExecutor:
             self._slots = [_Slot(index=i, gpu=g) for i, g in enumerate(gpus)]
         else:
             self._slots = [_Slot(index=i, gpu=None) for i in range(max(workers, 1))]
+        #: Set by stop(): a worker that dies from then on was stopped by us, not by its job.
+        self._stopping = False
 
     def free_slots(self) -> int:
         return sum(1 for s in self._slots if s.lease is None)
@@ -157,7 +162,7 @@ class SubprocessExecutor:
         slot = next(s for s in self._slots if s.lease is None)
         process = slot.process if slot.alive() else self._start(slot)
         assert process is not None and process.stdin is not None
-        slot.lease = lease
+        slot.lease, slot.step = lease, None
         # From now on the reaper watches the worker's pid, not ours.
         with self._ctx.db.session() as session:
             slot.lease = job_store.set_lease_owner(session, lease, f"{socket.gethostname()}:{process.pid}")
@@ -178,37 +183,64 @@ class SubprocessExecutor:
                 slot.lease = None
             elif not slot.alive():
                 assert slot.process is not None
-                reason = self._take_back_if_unrecorded(slot.lease, slot.process.wait())
+                # Its last lines may still be in the pipe: the step it died at is among them.
+                if self._drain(slot, until_closed=True):
+                    finished.append(Finished(slot.lease.job_id))
+                    slot.lease, slot.process = None, None
+                    continue
+                reason = self._take_back_if_unrecorded(slot, slot.process.wait())
                 finished.append(Finished(slot.lease.job_id, reason))
                 slot.lease, slot.process = None, None
         return finished
 
     @staticmethod
-    def _drain(slot: _Slot) -> bool:
-        """True when the worker reported its current job done."""
+    def _drain(slot: _Slot, *, until_closed: bool = False) -> bool:
+        """True when the worker reported its current job done; notes the steps it reported.
+
+        ``until_closed``: the process is dead; read on until its stdout is closed (a few seconds
+        at most), so no line it wrote before dying is missed.
+        """
         assert slot.lease is not None
         while True:
             try:
-                line = slot.lines.get_nowait()
+                line = slot.lines.get(timeout=5) if until_closed else slot.lines.get_nowait()
             except queue.Empty:
                 return False
             if line is None:
+                slot.lines.put(None)  # stays closed for a later look
                 return False
-            if line.startswith(f"done {slot.lease.job_id} "):
+            kind, _, rest = line.partition(" ")
+            job_id, _, value = rest.partition(" ")
+            if job_id != str(slot.lease.job_id):
+                continue
+            if kind == "step" and value.isdigit():
+                slot.step = int(value)
+            elif kind == "done":
                 return True
 
-    def _take_back_if_unrecorded(self, lease: Lease, returncode: int) -> str | None:
-        """A worker that died before recording an outcome: its job crashed (not failed)."""
+    def _take_back_if_unrecorded(self, slot: _Slot, returncode: int) -> str | None:
+        """A worker that died before recording an outcome: its attempt was lost (not failed), at
+        the step it last reported -- or, while we were stopping it, interrupted."""
+        assert slot.lease is not None
+        lease = slot.lease
+        point = slot.step or 0
+        where = f" at step {point}" if point else " before its first training step"
+        reason = _describe_exit(returncode) + where
         with self._ctx.db.session() as session:
-            job = job_store.get_job(session, lease.job_id)
-            if job.state != JobState.RUNNING.value or job.lease_token != lease.token:
-                return None
-            reason = _describe_exit(returncode)
-            job_store.crash_job(session, job, reason)
+            try:
+                if self._stopping:
+                    job_store.end_attempt(session, lease.job_id, Ending.INTERRUPTED, token=lease.token,
+                                          reason=f"stopped: {reason}")
+                else:
+                    job_store.end_attempt(session, lease.job_id, Ending.LOST, token=lease.token,
+                                          reason=reason, point=point)
+            except (LeaseLost, IllegalTransition):
+                return None  # it recorded its own ending, or a reaper took it back first
             return reason
 
     def stop(self) -> None:
         """Ask every worker to checkpoint and hand its job back, then wait for them."""
+        self._stopping = True
         for slot in self._slots:
             if slot.alive():
                 assert slot.process is not None and slot.process.stdin is not None
@@ -234,4 +266,4 @@ def make_executor(ctx: Context, *, workers: int, gpus: Sequence[str] | None, in_
     return SubprocessExecutor(ctx, workers=workers, gpus=gpus)
 
 
-__all__ = ["Executor", "Finished", "InProcessExecutor", "JobEvent", "SubprocessExecutor", "make_executor"]
+__all__ = ["Executor", "Finished", "InProcessExecutor", "SubprocessExecutor", "make_executor"]

@@ -117,6 +117,7 @@ def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trial
                             ),
                             priority=index,
                             max_attempts=workflow.training.max_attempts,
+                            max_losses_at_point=workflow.training.max_losses_at_same_step,
                         )
                     )
             job_store.ensure_jobs(session, run.id, specs)
@@ -131,9 +132,19 @@ def _search_params(hyperparameters: dict[str, Any], fixed: dict[str, Any]) -> di
     return {k: v for k, v in hyperparameters.items() if k not in fixed}
 
 
-def plan_production(session: Session, run: Run, workflow: Workflow) -> None:
-    """One job per (task, method, production seed) with the chosen configuration, plus baselines."""
+def plan_production(session: Session, run: Run, workflow: Workflow) -> list[Job]:
+    """One job per (task, method, production seed) with the chosen configuration, plus baselines.
+
+    Returns the pending production jobs it cancelled because analysis has since chosen another
+    configuration for their cell (a reopened sweep changed its mind).
+    """
     chosen = run_store.selections(session, run.id)
+    superseded = []
+    for job in job_store.list_jobs(session, run.id, phase=JobPhase.PRODUCTION, states=[JobState.PENDING]):
+        selection = chosen.get((job.task, job.method))
+        if selection is not None and selection.config_hash != job.config_hash:
+            job_store.cancel_job(session, job.id, detail="superseded: analysis chose another configuration")
+            superseded.append(job)
     specs: list[job_store.JobSpec] = []
     for (task, method), selection in chosen.items():
         for seed in workflow.seeds.production:
@@ -146,6 +157,7 @@ def plan_production(session: Session, run: Run, workflow: Workflow) -> None:
                     seed=seed,
                     output_dir=job_relative_dir(run.name, "production", task, method, f"seed{seed}"),
                     max_attempts=workflow.training.max_attempts,
+                    max_losses_at_point=workflow.training.max_losses_at_same_step,
                 )
             )
             if workflow.baseline:
@@ -160,9 +172,11 @@ def plan_production(session: Session, run: Run, workflow: Workflow) -> None:
                         output_dir=job_relative_dir(run.name, "baseline", task, method, f"seed{seed}"),
                         priority=1,
                         max_attempts=workflow.training.max_attempts,
+                        max_losses_at_point=workflow.training.max_losses_at_same_step,
                     )
                 )
     job_store.ensure_jobs(session, run.id, specs)
+    return superseded
 
 
 def phase_jobs(session: Session, run_id: int, phases: Sequence[JobPhase]) -> list[Job]:

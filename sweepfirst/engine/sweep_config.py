@@ -2,6 +2,10 @@
 
 W&B semantics hold (a `metric` without `goal` is minimised, as W&B does); a sweep with no
 `metric` at all optimises the task's primary metric, maximised.
+
+The metric name is made canonical here, once, so the rest of the code sees one name: the one the
+HF Trainer records (`eval_accuracy`, `eval_loss`). `eval/accuracy` (W&B's HF integration),
+`eval_accuracy` and `accuracy` (the name `compute_metrics` returns) all mean `eval_accuracy`.
 """
 
 from __future__ import annotations
@@ -17,16 +21,21 @@ if TYPE_CHECKING:
 
 
 def metric_key(name: str) -> str:
-    """Metric names as the Trainer reports them: `accuracy` and `eval_accuracy` are the same."""
+    """A metric name as the Trainer reports it: `eval/accuracy`, `accuracy` -> `eval_accuracy`."""
+    from sweepfirst.search.config import canonical_metric_name
+
+    name = canonical_metric_name(name)
     return name if name.startswith("eval_") else f"eval_{name}"
 
 
 def sweep_config_for(workflow: Workflow, task: str, method: str) -> SweepConfig:
+    """The parsed sweep of ``method`` for ``task``; its metric name is the Trainer's (see above)."""
     return _parse(workflow.model_dump_json(), task, method)
 
 
 @lru_cache(maxsize=256)
 def _parse(workflow_json: str, task: str, method: str) -> SweepConfig:
+    import dataclasses
     import json
 
     from sweepfirst.search.config import parse_sweep_config
@@ -38,21 +47,22 @@ def _parse(workflow_json: str, task: str, method: str) -> SweepConfig:
         raw["metric"] = {"name": spec.primary_metric, "goal": "maximize"}
     where = f"methods.{method}.sweep"
     config = parse_sweep_config(raw, where=where)
-    assert config.metric is not None
+    if config.metric is None:
+        raise AssertionError("a metric was filled in above")
     # The Trainer reports the evaluation loss for every task.
     available = {metric_key(m) for m in spec.metric_names} | {"eval_loss"}
-    if metric_key(config.metric.name) not in available:
+    name = metric_key(config.metric.name)
+    if name not in available:
         raise SpecError(
             f"{where}.metric.name is {config.metric.name!r}, which task {task} does not report; "
             f"use one of {', '.join(sorted(available))}."
         )
-    return config
+    return dataclasses.replace(config, metric=dataclasses.replace(config.metric, name=name))
 
 
 def sweep_metric(workflow: Workflow, task: str, method: str) -> Metric:
     """The metric (name as the Trainer reports it, and goal) a sweep cell optimises."""
-    import dataclasses
-
     metric = sweep_config_for(workflow, task, method).metric
-    assert metric is not None
-    return dataclasses.replace(metric, name=metric_key(metric.name))
+    if metric is None:
+        raise AssertionError("sweep_config_for always fills in a metric")
+    return metric

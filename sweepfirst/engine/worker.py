@@ -1,18 +1,16 @@
 """A worker: runs the jobs of every active run in a shared state database, from any machine.
 
 `sweepfirst worker` (by hand, or as a Slurm job through `sweepfirst launch slurm`) opens the state
-database, finds the *active* runs (those in a working phase) and runs their jobs in subprocesses
-through the same `SubprocessExecutor` that `sweepfirst run` uses: one slot per GPU, or N CPU slots.
+database, finds the *active* runs (those in a working phase) and serves them through the same
+coordinator loop as `sweepfirst run` (`engine.loop`), with a `SubprocessExecutor`: one slot per
+GPU, or N CPU slots.
 
-Phase advancement -- the design decision. A worker also moves runs forward (plans sweep trials,
-advances phases, analyses, writes reports) with the existing `Scheduler`, so a fleet of workers
-needs no orchestrator process that must stay alive. Executing jobs needs no coordination (claims
-are guarded UPDATEs), but planning does (two workers could each add "the next bayes trial"), so only
-the run's *coordinator* -- whichever worker holds the run's lock (`engine.coordination`), released
-the moment its process or connection dies -- plans and advances; every other worker only claims and
-runs jobs. Phase changes stay guarded UPDATEs underneath, so a race with a `sweepfirst run` on the
-same database is safe: the loser gets IllegalTransition (or, while planning, a unique-key conflict)
-and looks again.
+Phase advancement. The loop also moves runs forward (plans sweep trials, advances phases,
+analyses, writes reports), so a fleet of workers needs no orchestrator process that must stay
+alive. Executing jobs needs no coordination (claims are guarded UPDATEs), but planning does (two
+workers could each add "the next bayes trial"), so only the run's *coordinator* -- whichever
+process holds the run's lock (`engine.coordination`), released the moment its process or
+connection dies -- plans and advances; every other worker only claims and runs jobs.
 
 When to leave (without ``wait``): when no more work can come. A worker stays while an active run is
 in its sweep or analysis, or in production before its jobs are planned (production jobs will
@@ -26,17 +24,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sweepfirst.engine.context import Context
-from sweepfirst.engine.coordination import CoordinatorLocks
 from sweepfirst.engine.executors import Executor, Finished, SubprocessExecutor
-from sweepfirst.engine.run_driver import RunDriver
-from sweepfirst.engine.scheduler import JOB_PHASES, SchedulerOptions
-from sweepfirst.errors import DatabaseError, StateError
+from sweepfirst.engine.loop import CoordinatorLoop, LoopOptions
+from sweepfirst.engine.phase_steps import JOB_PHASES
+from sweepfirst.errors import StateError
 from sweepfirst.states import JobState, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
@@ -47,8 +43,6 @@ log = logging.getLogger(__name__)
 
 Notify = Callable[[str], None]
 
-#: Consecutive database failures a worker rides out (leases outlive short outages) before giving up.
-MAX_DATABASE_FAILURES = 10
 #: Phases after which a run still plans jobs (production's).
 _PHASES_BEFORE_PRODUCTION = frozenset({Phase.SWEEP, Phase.ANALYSIS})
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
@@ -131,13 +125,13 @@ class Worker:
         check_artifact_root(ctx.artifacts)
         self.ctx = ctx
         self.options = options
-        self.notify = notify
         inner = executor or SubprocessExecutor(ctx, workers=options.workers, gpus=options.gpus)
         self.executor = _CountingExecutor(inner)
         self._stop = threading.Event()
         self._external_stop = should_stop or (lambda: False)
-        self._locks = CoordinatorLocks(ctx.db)
-        self._drivers: dict[int, RunDriver] = {}
+        loop_options = LoopOptions(poll_seconds=options.poll_seconds, parallel_trials=options.slots,
+                                   should_stop=self.should_stop)
+        self._loop = CoordinatorLoop(ctx, self.executor, loop_options, notify, prefix_runs=True)
 
     def should_stop(self) -> bool:
         return self._stop.is_set() or self._external_stop()
@@ -150,75 +144,34 @@ class Worker:
     def serve(self) -> WorkerSummary:
         summary = WorkerSummary()
         run_filter = self._resolve_run_filter()
-        failures = 0
+
+        def select_runs() -> list[Run]:
+            runs = self._active_runs(run_filter)
+            summary.runs.update(r.name for r in runs)
+            return runs
+
+        def keep_going(runs: list[Run], progressed: bool) -> bool:
+            """Checked after each round, so the round that finds a phase done has advanced it."""
+            if self.options.wait or progressed or self.executor.busy():
+                return True
+            if run_filter is not None and not runs:
+                summary.reason = self._filtered_run_is_done(run_filter)
+            elif not runs:
+                summary.reason = "no active run is left in this database"
+            elif not self._more_jobs_may_come({r.id for r in runs}):
+                summary.reason = "no job is left to run in any active run"
+            else:
+                return True
+            return False
+
         try:
-            while True:
-                if self.should_stop():
-                    summary.reason = "stop requested; running jobs were checkpointed and handed back"
-                    break
-                try:
-                    runs, progressed, more_may_come = self._tick(run_filter, summary)
-                    failures = 0
-                except DatabaseError as error:
-                    failures += 1
-                    if failures > MAX_DATABASE_FAILURES:
-                        raise
-                    self.notify(f"warning: {error.message} (retrying)")
-                    self._pause([])
-                    continue
-                if not self.options.wait and not progressed and not self.executor.busy():
-                    if run_filter is not None and not runs:
-                        summary.reason = self._filtered_run_is_done(run_filter)
-                        break
-                    if not runs:
-                        summary.reason = "no active run is left in this database"
-                        break
-                    if not more_may_come:
-                        summary.reason = "no job is left to run in any active run"
-                        break
-                if not progressed:
-                    self._pause(list(self._drivers.values()))
+            self._loop.serve(select_runs, after=keep_going)
+            if self.should_stop():
+                summary.reason = "stop requested; running jobs were checkpointed and handed back"
         finally:
-            self.executor.stop()
-            self._locks.close()
+            self._loop.close()
             summary.jobs_started = self.executor.started
         return summary
-
-    def _tick(self, run_filter: int | None, summary: WorkerSummary) -> tuple[list[Run], bool, bool]:
-        """One pass over the active runs: (those runs, whether anything changed, whether more jobs
-        may still come from them)."""
-        runs = self._active_runs(run_filter)
-        active = {run.id for run in runs}
-        self._locks.release_all_but(active)
-        for run_id in [r for r in self._drivers if r not in active]:
-            del self._drivers[run_id]
-        progressed = False
-        for run in runs:
-            if self.should_stop():
-                break
-            driver = self._driver(run)
-            coordinating = self._locks.try_hold(run.id)
-            progressed |= driver.coordinate() if coordinating else driver.assist()
-            summary.runs.add(run.name)
-        progressed |= self._collect_all()
-        return runs, progressed, self._more_jobs_may_come(active)
-
-    def _driver(self, run: Run) -> RunDriver:
-        if run.id not in self._drivers:
-            options = SchedulerOptions(
-                poll_seconds=self.options.poll_seconds,
-                parallel_trials=self.options.slots,
-                should_stop=self.should_stop,
-            )
-            name = run.name
-            self._drivers[run.id] = RunDriver(
-                self.ctx, run.id, self.executor, options, lambda line: self.notify(f"{name}: {line}")
-            )
-        return self._drivers[run.id]
-
-    def _collect_all(self) -> bool:
-        drivers = list(self._drivers.values())
-        return drivers[0].collect() if drivers and self.executor.busy() else False
 
     def _resolve_run_filter(self) -> int | None:
         if self.options.run is None:
@@ -254,11 +207,3 @@ class Worker:
                 if any(n for (_p, _t, _m, state), n in counts.items() if state in open_states):
                     return True
         return False
-
-    def _pause(self, drivers: Sequence[RunDriver]) -> None:
-        """Wait up to poll_seconds, but come back as soon as a job of ours finishes."""
-        deadline = time.monotonic() + self.options.poll_seconds
-        while time.monotonic() < deadline and not self.should_stop():
-            if drivers and self.executor.busy() and drivers[0].collect():
-                return
-            time.sleep(0.05)

@@ -10,7 +10,9 @@ fresh worker.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
+import functools
 import logging
 import os
 import signal
@@ -43,21 +45,39 @@ def _stop_when_parent_dies() -> None:
     threading.Thread(target=_watch, daemon=True).start()
 
 
+def _say(line: str) -> None:
+    """One line to the orchestrator. If it is gone the line has no reader: the job's outcome is
+    in the database already, and the parent-death watch stops this process."""
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        STOP_REQUESTED.set()
+
+
+def _say_step(job_id: int, step: int) -> None:
+    _say(f"step {job_id} {step}")
+
+
 def serve(ctx: Context) -> None:
-    """Run the jobs named on stdin until stdin closes or a stop is requested."""
+    """Run the jobs named on stdin until stdin closes or a stop is requested.
+
+    Reports ``step JOB_ID STEP`` after every optimizer step (so the executor knows at which step
+    a worker that died was: the poison-job guard) and ``done JOB_ID EVENT`` at the end.
+    """
     for line in sys.stdin:
         if STOP_REQUESTED.is_set():
             return
         job_id_text, _, token = line.strip().partition(" ")
         if not job_id_text:
             continue
-        lease = Lease(job_id=int(job_id_text), token=token, owner=job_store.this_process())
+        job_id = int(job_id_text)
+        lease = Lease(job_id=job_id, token=token, owner=job_store.this_process())
         with ctx.db.session() as session:
             lease = job_store.set_lease_owner(session, lease, job_store.this_process())
-        event = execute_job(ctx, lease)
+        event = execute_job(ctx, lease, report_step=functools.partial(_say_step, job_id))
         log.info("job %s ended: %s", lease.job_id, event.value)
-        sys.stdout.write(f"done {lease.job_id} {event.value}\n")
-        sys.stdout.flush()
+        _say(f"done {lease.job_id} {event.value}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +87,14 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     request_stop_on_signals()
     _stop_when_parent_dies()
-    serve(Context.open())
+    try:
+        serve(Context.open())
+    except BrokenPipeError:
+        pass  # the orchestrator is gone; our jobs' outcomes are recorded (or their leases expire)
+    finally:
+        # A closed stdout would make the interpreter's own flush at exit print a traceback.
+        with contextlib.suppress(Exception):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     return 0
 
 

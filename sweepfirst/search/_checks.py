@@ -7,10 +7,12 @@ starts with the ``where`` prefix the caller gave, so the user can find the line 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sweepfirst.errors import SpecError
+from sweepfirst.search.numbers import misread_number, number_from_text
 
 
 def key_path(where: str, *keys: str) -> str:
@@ -35,18 +37,58 @@ def require_mapping(raw: Any, path: str, example: str) -> Mapping[str, Any]:
     return raw
 
 
+@dataclass(frozen=True)
+class UnknownKey:
+    """A key of the mapping at ``path`` that ``what`` does not take (``allowed`` are the ones it does)."""
+
+    path: str
+    key: str
+    what: str
+    allowed: tuple[str, ...]
+
+
+def unknown_keys(
+    raw: Mapping[str, Any], allowed: Iterable[str], path: str, what: str
+) -> list[UnknownKey]:
+    """Every string key of ``raw`` that is not in ``allowed``, in file order."""
+    allowed_sorted = tuple(sorted(set(allowed)))
+    return [
+        UnknownKey(path, key, what, allowed_sorted)
+        for key in raw
+        if isinstance(key, str) and key not in allowed_sorted
+    ]
+
+
+def unknown_keys_error(found: Sequence[UnknownKey], root: str) -> SpecError:
+    """One error naming every key in ``found`` (non-empty); ``root`` is the sweep's key path.
+
+    A single key keeps the usual ``<path>: <problem>; <fix>.`` shape so it reads like any other
+    mistake; several are listed in one sentence so the user fixes them all in one go.
+    """
+    if len(found) == 1:
+        (one,) = found
+        return spec_error(
+            key_path(one.path, one.key),
+            f"'{one.key}' is not a setting of {one.what}",
+            f"remove it or use one of {', '.join(one.allowed)}",
+        )
+    listed = ", ".join(
+        f"{key_path(k.path, k.key)} ({k.what} takes {', '.join(k.allowed)})" for k in found
+    )
+    return spec_error(
+        root or "sweep",
+        f"{len(found)} keys are not settings W&B knows: {listed}",
+        "remove or rename each of them",
+    )
+
+
 def reject_unknown_keys(
     raw: Mapping[str, Any], allowed: Iterable[str], path: str, what: str
 ) -> None:
-    """Raise on the first key of ``raw`` that is not in ``allowed``."""
-    allowed_set = set(allowed)
-    for key in raw:
-        if key not in allowed_set:
-            raise spec_error(
-                key_path(path, key),
-                f"'{key}' is not a setting of {what}",
-                f"remove it or use one of {', '.join(sorted(allowed_set))}",
-            )
+    """Raise naming every key of ``raw`` that is not in ``allowed``."""
+    found = unknown_keys(raw, allowed, path, what)
+    if found:
+        raise unknown_keys_error(found, path)
 
 
 def is_number(value: Any) -> bool:
@@ -60,21 +102,38 @@ def is_int(value: Any) -> bool:
 
 
 def require_number(raw: Any, path: str) -> int | float:
-    """Return ``raw`` if it is a finite number, else raise with a fix that fits the mistake."""
+    """Return ``raw`` if it is a finite number, else raise with a fix that fits the mistake.
+
+    Text that spells a number is that number: PyYAML (YAML 1.1) reads ``1e-5`` and ``1.0e5`` as
+    text, YAML 1.2 and W&B's users read them as numbers (see :mod:`sweepfirst.search.numbers`).
+    """
     if is_number(raw):
         return raw  # type: ignore[no-any-return]
     if isinstance(raw, str):
-        # PyYAML (YAML 1.1) reads ``1e-4`` without a dot as text, a classic sweep-file trap.
+        number = number_from_text(raw)
+        if number is not None and math.isfinite(number):
+            return number
+        if number is not None:
+            raise spec_error(path, f"{raw} is too large to be a number", "write a finite number")
         raise spec_error(
-            path,
-            f"expected a number but got the text {raw!r}",
-            "write a number with a dot, such as 1.0e-4 (YAML reads 1e-4 as text)",
+            path, f"expected a number but got the text {raw!r}", "write a number such as 0.001"
         )
     raise spec_error(path, f"expected a finite number but got {_describe(raw)}", "write a number")
 
 
 def require_int(raw: Any, path: str, *, minimum: int | None = None) -> int:
     """Return ``raw`` if it is an int (at least ``minimum``), else raise."""
+    number = number_from_text(raw)
+    if number is not None:
+        # Text is not quietly made a whole number, as a real 100.0 is refused too; but the message
+        # says what happened, since YAML 1.1 turning 1e2 into text is not the user's fault.
+        if misread_number(raw) is not None:
+            problem = f"YAML read {raw} as text, not a number, and this setting takes a whole number"
+        else:
+            problem = f"expected a whole number but got the text {raw!r}"
+        whole = math.isfinite(number) and number.is_integer()
+        fix = f"write {int(number)}" if whole else "write a whole number such as 3"
+        raise spec_error(path, problem, fix)
     if not is_int(raw):
         raise spec_error(
             path, f"expected a whole number but got {_describe(raw)}", "write an integer such as 3"

@@ -15,6 +15,11 @@ Two W&B facts that surprise people, both checked against W&B's code and docs:
 
 Quantized (``q_*``) values are ``round(X / q) * q`` and, as in W&B, may land one step outside
 ``[min, max]`` when the bounds are not multiples of ``q``; they are ints when ``q`` is an int.
+
+A *grid* over ``q_uniform`` is another set of values, W&B's ``np.arange(min, max, q)``
+(``sweeps/grid_search.py``): ``min, min + q, ...`` strictly below ``max`` (``min 8, max 64, q 8``
+is 8, 16, ..., 56: seven values), and not multiples of ``q`` unless ``min`` is one. See
+:meth:`Param.grid_values`.
 """
 
 from __future__ import annotations
@@ -154,8 +159,27 @@ class Param:
             return QuantizedRange(self.q_steps(), self._q)
         return None
 
+    def grid_values(self) -> Sequence[Any] | None:
+        """The values W&B's grid search enumerates for this parameter, in order; else ``None``.
+
+        W&B's ``grid_search_next_runs`` turns ``int_uniform`` into ``range(min, max + 1)`` (both
+        ends) and ``q_uniform`` into ``np.arange(min, max, q)`` (``max`` left out); it refuses
+        every other distribution, as :func:`~sweepfirst.search.config.parse_sweep_config` does.
+        """
+        if self.distribution is Distribution.Q_UNIFORM:
+            return GridSteps(self._min, self._max, self._q)
+        if self.distribution in FINITE:
+            return self.finite_values()
+        return None
+
+    def in_grid(self, value: Any) -> bool:
+        """Whether ``value`` is one of :meth:`grid_values` (False for a continuous parameter)."""
+        if self.distribution is Distribution.Q_UNIFORM:
+            return GridSteps(self._min, self._max, self._q).holds(value)
+        return self.contains(value)
+
     def contains(self, value: Any) -> bool:
-        """For a finite parameter, whether ``value`` is one of its values (False if continuous)."""
+        """Whether a draw can give ``value``: one of :meth:`finite_values` (False if continuous)."""
         d = self.distribution
         if d in (Distribution.CONSTANT, Distribution.CATEGORICAL):
             options = (self.value,) if d is Distribution.CONSTANT else self.values
@@ -185,7 +209,9 @@ class Param:
             cumulative += p
             if u < cumulative:
                 return i
-        # The sum can fall a hair short of 1 in floating point: give the last possible value.
+        # The sum may be short of 1 by up to 1e-5 (W&B's np.isclose allows it). W&B's ppf then
+        # gives values[0] (argmin of an all-True array), even if its probability is 0; the last
+        # value that can occur is the smaller surprise for that sliver.
         return max(i for i, p in enumerate(self.probabilities) if p > 0)
 
     def _continuous_ppf(self, u: float) -> float:
@@ -282,3 +308,46 @@ class QuantizedRange(Sequence[Any]):
         if isinstance(index, slice):
             return [multiple(k, self._q) for k in self._steps[index]]
         return multiple(self._steps[index], self._q)
+
+
+class GridSteps(Sequence[Any]):
+    """W&B's grid over ``q_uniform``: the values of ``np.arange(low, high, q)``, lazily.
+
+    The count is numpy's, ``ceil((high - low) / q)`` in floating point, so it is W&B's exactly,
+    float artefacts included (``np.arange(0.1, 0.4, 0.1)`` has four values, the last ~0.4). The
+    values are ``low + i * q``: ints when ``low``, ``high`` and ``q`` all are (numpy's dtype rule),
+    otherwise floats formed in decimal like :func:`multiple` (0.3, not numpy's
+    0.30000000000000004).
+    """
+
+    def __init__(self, low: float, high: float, q: float) -> None:
+        self._low = low
+        self._q = q
+        self._ints = all(isinstance(x, int) for x in (low, high, q))
+        self._len = max(0, math.ceil((high - low) / q))
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._value(i) for i in range(self._len)[index]]
+        return self._value(range(self._len)[index])
+
+    def holds(self, value: Any) -> bool:
+        """Whether ``value`` is one of the steps."""
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False
+        i = round((value - self._low) / self._q)
+        return 0 <= i < self._len and self._value(i) == value
+
+    def _value(self, i: int) -> int | float:
+        if self._ints:
+            return int(self._low) + i * int(self._q)
+        return float(Decimal(repr(self._low)) + i * Decimal(repr(self._q)))

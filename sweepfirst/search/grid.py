@@ -1,7 +1,8 @@
 """Grid search: every combination of the parameters' values, in a fixed order.
 
 The order is that of ``itertools.product`` over the parameters sorted by path (the first one
-varies slowest). Combinations already in the history, whatever their state, are skipped, so a
+varies slowest), W&B's order. Each parameter's values are :meth:`SweepConfig.values_of` it: for
+a grid, exactly those W&B's grid enumerates (``q_uniform`` without ``max``). Combinations already in the history, whatever their state, are skipped, so a
 failed configuration is not retried; the grid is exhausted when every combination was tried.
 """
 
@@ -22,7 +23,7 @@ class Grid:
         self._params = config.parameters
         self._axes: list[Sequence[Any]] = []
         for param in config.parameters:
-            values = param.finite_values()
+            values = config.values_of(param)
             if values is None:
                 raise ValueError(f"{param.name} is continuous; a grid needs finite parameters")
             self._axes.append(values)

@@ -33,11 +33,25 @@ Three more choices this module makes and why:
   already tell them apart. Where either of two tied scores has no tie-break value, the tie
   continues, as in W&B. So a trial is in the top ``k`` when fewer than ``k`` others are
   *strictly* better: a better score, or the same score and a lower tie-break value.
-* ``strict: true`` (W&B's schema default) keeps exactly the top ``floor(n / eta)``, the original
-  algorithm. ``strict: false`` keeps ``floor(n / eta) + 1``, the threshold W&B's own stopper
-  computes (``sorted(scores)[int(n / eta)]``): more trials continue, and the first trial at a
-  rung always does.
+* ``strict`` left out keeps exactly the top ``floor(n / eta)``, the original algorithm;
+  ``strict: false`` keeps ``floor(n / eta) + 1``, the count W&B's own stopper keeps
+  (``sorted(scores)[int(n / eta)]``): more trials continue, and the first trial at a rung always
+  does. Both with the pauses, promotions and tie-breaks above. (W&B's own non-strict stopper
+  compares each run's best value so far, not its value at the rung; the pruner is not given a
+  trial's history, so that part is not followed.)
 * A NaN score ranks below every real score.
+
+``strict: true`` written in the file is a request for W&B's own strict stopper, and gets it, to
+the letter of ``hyperband_stop_runs`` in W&B's ``sweeps/hyperband_stopping.py``
+(:func:`wandb_stops`). At a band, W&B takes every run's value there (its own included, running
+and finished runs alike, non-finite values dropped, negated when maximizing), sorts them and sets
+the threshold at index ``int((1 / eta) * n)``; a run stops when its value *at the band* is
+strictly worse (the non-strict W&B rule would compare its best value so far instead). So the top
+``floor(n / eta) + 1`` continue, ties at the threshold continue, the first run at a band always
+continues, nothing breaks ties, and a stopped run is never resumed (:meth:`Hyperband.promotable`
+promotes nobody). W&B also re-checks a running trial against its latest band's threshold as
+later runs arrive; :meth:`Hyperband.decide` at that band with the current peers gives that
+answer, but sweepfirst's pruner only asks at the rung itself.
 """
 
 from __future__ import annotations
@@ -47,7 +61,7 @@ from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypeVar
 
-from sweepfirst.search.config import EarlyTerminate, Goal, SweepConfig
+from sweepfirst.search.config import EarlyTerminate, Goal, HyperbandRule, SweepConfig
 from sweepfirst.search.trials import TrialObservation
 
 Action = Literal["continue", "stop"]
@@ -172,8 +186,35 @@ def should_stop(
     return stops_at_rung(score, peer_scores_at_rung, goal=goal, eta=eta, strict=strict)
 
 
+def wandb_threshold(scores: Sequence[float], *, goal: Goal, eta: float) -> float | None:
+    """W&B's threshold at one band, as a score: ``sorted(values)[int((1 / eta) * n)]``.
+
+    ``scores`` are every run's value at the band. Non-finite ones are dropped first, as W&B's
+    ``metric_history(filter_invalid=True)`` does; ``None`` when none is left.
+    """
+    values = sorted(_loss(s, goal) for s in scores if math.isfinite(s))
+    if not values:
+        return None
+    # W&B computes r = 1.0 / eta and indexes with int(r * n); same float steps, same index.
+    threshold = values[int((1.0 / eta) * len(values))]
+    return threshold if goal == "minimize" else -threshold
+
+
+def wandb_stops(own: float, peers: Sequence[float], *, goal: Goal, eta: float) -> bool:
+    """W&B's strict rule: stop when ``own`` (at the band) is strictly worse than the threshold.
+
+    ``peers`` are the other runs' values at the band; ``own`` counts among the values the
+    threshold is taken from. A non-finite ``own`` is not a report to W&B, so it stops nothing.
+    """
+    if not math.isfinite(own):
+        return False
+    threshold = wandb_threshold([own, *peers], goal=goal, eta=eta)
+    assert threshold is not None, "own is finite, so there is a value"
+    return _loss(own, goal) > _loss(threshold, goal)
+
+
 class Hyperband:
-    """Hyperband decisions for one sweep: its rungs, goal, ``eta`` and ``strict``.
+    """Hyperband decisions for one sweep: its rungs, goal, ``eta``, ``strict`` and ``rule``.
 
     ``max_iteration`` bounds the otherwise endless ``min_iter`` schedule (pass the number of
     metric reports a full trial makes, if known).
@@ -187,6 +228,7 @@ class Hyperband:
         self.goal: Goal = config.metric.goal
         self.eta = config.early_terminate.eta
         self.strict = config.early_terminate.strict
+        self.rule: HyperbandRule = config.early_terminate.rule
         self.rungs = rung_schedule(config.early_terminate, max_iteration=max_iteration)
         self._rung_set = frozenset(self.rungs)
 
@@ -197,6 +239,12 @@ class Hyperband:
         """
         if iteration not in self._rung_set:
             return Decision("continue", None, None)
+        if self.rule == "wandb_strict":
+            # W&B's rule reads scores only: the tie-break value plays no part.
+            own, others = _as_rung_score(score).score, [_as_rung_score(p).score for p in peers]
+            stop = wandb_stops(own, others, goal=self.goal, eta=self.eta)
+            threshold = wandb_threshold([own, *others], goal=self.goal, eta=self.eta)
+            return Decision("stop" if stop else "continue", iteration, threshold)
         cutoff = promotion_cutoff([*peers, score], goal=self.goal, eta=self.eta, strict=self.strict)
         stop = stops_at_rung(score, peers, goal=self.goal, eta=self.eta, strict=self.strict)
         return Decision("stop" if stop else "continue", iteration, cutoff)
@@ -213,7 +261,10 @@ class Hyperband:
         ``scores`` are every trial's scores at one rung (paused, running and finished trials
         alike); ``paused`` names the trials paused at that rung. ``settled``: nothing else will
         reach this rung, so the best paused trial is promoted even below ``eta`` scores.
+        Under W&B's strict stopper (``rule == "wandb_strict"``) a stopped run stays stopped: none.
         """
+        if self.rule == "wandb_strict":
+            return []
         everyone = list(scores.items())
         chosen = [
             key

@@ -3,7 +3,14 @@
 W&B's inference rules apply when ``distribution`` is missing: ``values`` means categorical,
 ``value`` means constant, ``min``/``max`` both ints means ``int_uniform`` and otherwise
 ``uniform``. A block with ``parameters`` inside nests a dict. Defaults are W&B's: ``q=1.0``,
-``mu=0``, ``sigma=1``, ``a=b=1``. Like W&B we require ``min < max``.
+``mu=0``, ``sigma=1``, ``a=b=1``. Like W&B we require ``min < max``, and probabilities that sum
+to 1 as ``numpy.isclose`` judges it (``sweeps/config/schema.py``, ``validate_categorical_prob``).
+
+Numbers YAML read as text (``1e-5``) are numbers here; see :mod:`sweepfirst.search.numbers`.
+
+W&B's JSON schema allows ``sigma: 0`` and beta's ``a: 0`` / ``b: 0``, but its sampler then calls
+``scipy.stats`` ``ppf`` with a zero scale or shape, which returns NaN for every draw; those are
+refused with that reason rather than sweeping NaN learning rates.
 """
 
 from __future__ import annotations
@@ -13,15 +20,21 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
+from sweepfirst.errors import SpecError
 from sweepfirst.search._checks import (
+    UnknownKey,
     is_int,
     key_path,
     reject_unknown_keys,
     require_mapping,
     require_number,
     spec_error,
+    unknown_keys,
 )
-from sweepfirst.search.distributions import Distribution, Param
+from sweepfirst.search.distributions import QUANTIZED, Distribution, Param, quantize
+from sweepfirst.search.numbers import numeric_value, numeric_values
 
 D = Distribution
 
@@ -64,6 +77,32 @@ def parse_parameters(raw: Any, path: str) -> tuple[Param, ...]:
     return tuple(sorted(params, key=lambda p: p.path))
 
 
+def unknown_parameter_keys(raw: Any, path: str) -> list[UnknownKey]:
+    """Every key of every parameter spec under ``raw`` that its distribution does not take.
+
+    A spec whose distribution cannot be told is skipped: parsing it reports that instead.
+    """
+    if not isinstance(raw, Mapping):
+        return []
+    found: list[UnknownKey] = []
+    for name, node in raw.items():
+        if not isinstance(name, str) or not isinstance(node, Mapping):
+            continue
+        node_path = key_path(path, name)
+        if "parameters" in node:
+            found += unknown_keys(node, ("parameters",), node_path, "a nested parameter group")
+            found += unknown_parameter_keys(node["parameters"], key_path(node_path, "parameters"))
+            continue
+        try:
+            distribution = _distribution_of(node, node_path)
+        except SpecError:
+            continue
+        found += unknown_keys(
+            node, ("distribution", *_KEYS[distribution]), node_path, f"a {distribution.value} parameter"
+        )
+    return found
+
+
 def _parse_block(raw: Any, path: str, prefix: tuple[str, ...]) -> list[Param]:
     block = require_mapping(raw, path, "{learning_rate: {min: 1.0e-5, max: 1.0e-3}}")
     if not block:
@@ -98,7 +137,7 @@ def _parse_param(spec: Mapping[str, Any], path: str, param_path: tuple[str, ...]
             raise spec_error(
                 key_path(path, "value"), "a constant needs a value", "add value: <the value>"
             )
-        return Param(param_path, distribution, value=spec["value"])
+        return Param(param_path, distribution, value=numeric_value(spec["value"]))
     if distribution is D.CATEGORICAL:
         values, probabilities = _categorical(spec, path)
         return Param(param_path, distribution, values=values, probabilities=probabilities)
@@ -109,10 +148,10 @@ def _parse_param(spec: Mapping[str, Any], path: str, param_path: tuple[str, ...]
         fields["q"] = _positive(spec, path, "q", default=1.0)
     if "mu" in _KEYS[distribution]:
         fields["mu"] = require_number(spec.get("mu", 0.0), key_path(path, "mu"))
-        fields["sigma"] = _positive(spec, path, "sigma", default=1.0)
+        fields["sigma"] = _sigma(spec, path, distribution, fields)
     if "a" in _KEYS[distribution]:
-        fields["a"] = _positive(spec, path, "a", default=1.0)
-        fields["b"] = _positive(spec, path, "b", default=1.0)
+        fields["a"] = _beta_shape(spec, path, "a")
+        fields["b"] = _beta_shape(spec, path, "b")
     return Param(
         param_path,
         distribution,
@@ -165,8 +204,9 @@ def _categorical(
         raise spec_error(values_path, "values must be a list", "write values: [a, b, ...]")
     if not raw_values:
         raise spec_error(values_path, "the list of values is empty", "list at least one value")
+    values = numeric_values(raw_values)
     if "probabilities" not in spec:
-        return tuple(raw_values), None
+        return values, None
     probs_path = key_path(path, "probabilities")
     raw_probs = spec["probabilities"]
     if not isinstance(raw_probs, (list, tuple)) or len(raw_probs) != len(raw_values):
@@ -183,12 +223,15 @@ def _categorical(
                 f"{probs_path}[{i}]", f"{p} is negative", "use probabilities between 0 and 1"
             )
         probabilities.append(number)
-    total = math.fsum(probabilities)
-    if not math.isclose(total, 1.0, rel_tol=0.0, abs_tol=1e-8):
+    # W&B's test, to the letter: np.isclose(sum(p), 1.0), i.e. |sum - 1| <= 1e-8 + 1e-5.
+    total = sum(probabilities)
+    if not np.isclose(total, 1.0):
         raise spec_error(
-            probs_path, f"the probabilities sum to {total:g}, not 1", "make them sum to 1"
+            probs_path,
+            f"the probabilities sum to {total:g}, not 1 (W&B allows a difference of 1e-5)",
+            "make them sum to 1",
         )
-    return tuple(raw_values), tuple(probabilities)
+    return values, tuple(probabilities)
 
 
 def _bounds(spec: Mapping[str, Any], path: str, distribution: Distribution) -> dict[str, float]:
@@ -204,10 +247,12 @@ def _bounds(spec: Mapping[str, Any], path: str, distribution: Distribution) -> d
     if distribution is D.INT_UNIFORM:
         for key, number in (("min", low), ("max", high)):
             if not is_int(number):
+                as_text = f" (YAML read {spec[key]} as text)" if isinstance(spec[key], str) else ""
                 raise spec_error(
                     key_path(path, key),
-                    f"int_uniform needs whole numbers but {key} is {number!r}",
-                    "write it without a decimal point, or use distribution: uniform for floats",
+                    f"int_uniform needs whole numbers but {key} is {number!r}{as_text}",
+                    "write it without a decimal point or exponent, or use distribution: uniform "
+                    "for floats",
                 )
     if distribution in _POSITIVE_MIN and low <= 0:
         raise spec_error(
@@ -231,3 +276,45 @@ def _positive(spec: Mapping[str, Any], path: str, key: str, *, default: float) -
             key_path(path, key), f"{key} must be above 0 but is {number}", f"use a positive {key}"
         )
     return number
+
+
+def _sigma(
+    spec: Mapping[str, Any], path: str, distribution: Distribution, fields: Mapping[str, float]
+) -> float:
+    """``sigma``, refusing 0: W&B's schema allows it but W&B's draws are then all NaN."""
+    sigma = require_number(spec.get("sigma", 1.0), key_path(path, "sigma"))
+    if sigma < 0:
+        raise spec_error(
+            key_path(path, "sigma"), f"sigma must be above 0 but is {sigma}", "use a positive sigma"
+        )
+    if sigma == 0:
+        log = distribution in (D.LOG_NORMAL, D.Q_LOG_NORMAL)
+        # The law sigma -> 0 tends to, offered as the constant the user most likely meant.
+        fixed: float = math.exp(fields["mu"]) if log else fields["mu"]
+        if distribution in QUANTIZED:
+            fixed = quantize(fixed, fields["q"])
+        sampler = "scipy.stats.lognorm.ppf with s=0" if log else "scipy.stats.norm.ppf with scale=0"
+        raise spec_error(
+            key_path(path, "sigma"),
+            f"sigma 0 passes W&B's schema, but W&B draws with {sampler}, which gives NaN for "
+            "every trial",
+            f"use a positive sigma, or value: {fixed:g} for a fixed value",
+        )
+    return sigma
+
+
+def _beta_shape(spec: Mapping[str, Any], path: str, key: str) -> float:
+    """Beta's ``a`` or ``b``, refusing 0: W&B's schema allows it but W&B's draws are then NaN."""
+    shape = require_number(spec.get(key, 1.0), key_path(path, key))
+    if shape < 0:
+        raise spec_error(
+            key_path(path, key), f"{key} must be above 0 but is {shape}", f"use a positive {key}"
+        )
+    if shape == 0:
+        raise spec_error(
+            key_path(path, key),
+            f"{key} 0 passes W&B's schema, but W&B draws with scipy.stats.beta.ppf, which gives "
+            "NaN for every trial when a or b is 0",
+            f"use a positive {key}",
+        )
+    return shape

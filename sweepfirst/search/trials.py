@@ -72,7 +72,9 @@ def _tried_in_space(config: SweepConfig, history: Sequence[TrialObservation]) ->
     tried: set[str] = set()
     for obs in history:
         flat = flatten(obs.params, config.parameters)
-        if flat is not None and all(p.contains(flat[p.path]) for p in config.parameters):
+        if flat is not None and all(
+            config.in_space(p, flat[p.path]) for p in config.parameters
+        ):
             key = config_key(obs.params, config.parameters)
             assert key is not None
             tried.add(key)

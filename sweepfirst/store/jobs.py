@@ -15,11 +15,13 @@ import socket
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from sweepfirst.attempts import DEFAULT_MAX_LOSSES_AT_POINT, AttemptCounters, Ending, decide
 from sweepfirst.errors import IllegalTransition, LeaseLost, NotFound
 from sweepfirst.states import JOB_TRANSITIONS, JobEvent, JobPhase, JobState
 from sweepfirst.store.models import Job, JobEventRow, utcnow
@@ -49,6 +51,7 @@ class JobSpec:
     trial_index: int | None = None
     priority: int = 0
     max_attempts: int = 2
+    max_losses_at_point: int = DEFAULT_MAX_LOSSES_AT_POINT
 
     @property
     def config_hash(self) -> str:
@@ -87,6 +90,7 @@ def ensure_jobs(session: Session, run_id: int, specs: Iterable[JobSpec]) -> list
             priority=spec.priority,
             state=JobState.PENDING.value,
             max_attempts=spec.max_attempts,
+            max_losses_at_point=spec.max_losses_at_point,
             output_dir=spec.output_dir,
         )
         session.add(job)
@@ -138,6 +142,10 @@ def transition(
             f"Job {job_id} is {current}; '{event.value}' is only allowed from "
             f"{', '.join(sorted(s.value for s in legal_from))}."
         )
+    # The UPDATE bypassed the ORM: a loaded copy of the row is stale now, reload it on next access.
+    loaded = session.identity_map.get(session.identity_key(Job, job_id))
+    if loaded is not None:
+        session.expire(loaded)
     session.add(
         JobEventRow(
             job_id=job_id,
@@ -192,7 +200,7 @@ def claim_next_job(
             "heartbeat_at": now,
             "lease_expires_at": now + dt.timedelta(seconds=lease_seconds),
             "finished_at": None,
-            "error": None,
+            "progress_step": None,
         },
     )
     job = session.get(Job, job_id, populate_existing=True)
@@ -200,9 +208,13 @@ def claim_next_job(
     return job, lease
 
 
-def renew_lease(session: Session, lease: Lease, *, lease_seconds: float) -> bool:
-    """Heartbeat: extend the lease. False means the lease is gone (reaped or cancelled)."""
+def renew_lease(session: Session, lease: Lease, *, lease_seconds: float, step: int | None = None) -> bool:
+    """Heartbeat: extend the lease (and record the step reached). False means the lease is gone
+    (reaped or cancelled)."""
     now = utcnow()
+    values: dict[str, Any] = {"heartbeat_at": now, "lease_expires_at": now + dt.timedelta(seconds=lease_seconds)}
+    if step is not None:
+        values["progress_step"] = step
     result = session.execute(
         update(Job)
         .where(
@@ -210,7 +222,7 @@ def renew_lease(session: Session, lease: Lease, *, lease_seconds: float) -> bool
             Job.lease_token == lease.token,
             Job.state == JobState.RUNNING.value,
         )
-        .values(heartbeat_at=now, lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+        .values(**values)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 
@@ -235,21 +247,65 @@ def finish_job(
     detail: str | None = None,
     **values: Any,
 ) -> None:
-    """End a running job that this process holds: succeeded, failed, pruned or interrupted."""
+    """End a running job that this process holds as succeeded or pruned (the job's own outcome;
+    every other ending goes through `end_attempt`, which applies the retry policy)."""
+    if event not in (JobEvent.SUCCEEDED, JobEvent.PRUNED):
+        raise ValueError(f"finish_job records outcomes, not {event.value}; use end_attempt")
     job = session.get(Job, lease.job_id)
     if job is None:
         raise NotFound(f"There is no job {lease.job_id}.")
-    release = _release_values(job)
-    if event in (JobEvent.INTERRUPTED, JobEvent.CRASHED):
-        release["finished_at"] = None
     transition(
         session,
         lease.job_id,
         event,
         held_token=lease.token,
         detail=detail,
-        values={**release, **values},
+        values={**_release_values(job), **values},
     )
+
+
+def _counters(job: Job) -> AttemptCounters:
+    return AttemptCounters(
+        job_id=job.id, failures=job.failures or 0, max_attempts=job.max_attempts, losses=job.losses or 0,
+        interrupts=job.interrupts or 0, loss_point=job.loss_point, losses_at_point=job.losses_at_point or 0,
+        max_losses_at_point=job.max_losses_at_point or DEFAULT_MAX_LOSSES_AT_POINT,
+    )
+
+
+def end_attempt(
+    session: Session,
+    job_id: int,
+    ending: Ending,
+    *,
+    token: str | None,
+    reason: str,
+    point: int | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> JobEvent:
+    """End the running attempt held with ``token`` as the retry policy (`sweepfirst.attempts`)
+    decides for ``ending``; returns the recorded event.
+
+    Raises:
+        LeaseLost / IllegalTransition: someone else ended the attempt first.
+    """
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise NotFound(f"There is no job {job_id}.")
+    if job.state != JobState.RUNNING.value or (token is not None and job.lease_token != token):
+        raise LeaseLost(f"Job {job_id} is no longer leased to this worker.")
+    decision = decide(_counters(job), ending, reason=reason, point=point)
+    release = _release_values(job)
+    if decision.event is not JobEvent.FAILED:
+        release["finished_at"] = None  # it will run again
+    transition(
+        session,
+        job_id,
+        decision.event,
+        held_token=token,
+        detail=decision.detail[:2000],
+        values={**release, **(values or {}), **decision.values},
+    )
+    return decision.event
 
 
 def record_intermediate(
@@ -266,13 +322,20 @@ def record_intermediate(
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie (a dead child nobody reaped yet
+    still answers ``kill(pid, 0)``)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        # /proc/PID/stat: "pid (comm) STATE ..."; comm may hold spaces and parentheses.
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust kill(pid, 0)
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _owner_is_dead_here(owner: str | None) -> bool:
@@ -283,25 +346,13 @@ def _owner_is_dead_here(owner: str | None) -> bool:
     return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
 
 
-def crash_job(session: Session, job: Job, reason: str) -> bool:
-    """Take a running job back from a worker that is gone: pending again ("crashed"), or failed
-    when it has used up its attempts. False when someone else already moved it (not an error)."""
-    exhausted = job.attempts >= job.max_attempts
-    release = _release_values(job)
-    if not exhausted:
-        release["finished_at"] = None
+def lose_job(session: Session, job: Job, reason: str, *, point: int | None = None) -> JobEvent | None:
+    """The infrastructure lost a running job (its worker died, its lease expired): back to pending,
+    or failed as a poison job. None when someone else already moved it (not an error)."""
     try:
-        transition(
-            session,
-            job.id,
-            JobEvent.FAILED if exhausted else JobEvent.CRASHED,
-            held_token=job.lease_token,
-            detail=reason,
-            values={**release, "error": f"crashed: {reason}" if exhausted else job.error},
-        )
+        return end_attempt(session, job.id, Ending.LOST, token=job.lease_token, reason=reason, point=point)
     except (IllegalTransition, LeaseLost):
-        return False
-    return True
+        return None
 
 
 def reap_expired_leases(session: Session, *, run_ids: Sequence[int] | None = None) -> list[int]:
@@ -317,7 +368,10 @@ def reap_expired_leases(session: Session, *, run_ids: Sequence[int] | None = Non
         if not (expired or _owner_is_dead_here(job.lease_owner)):
             continue
         reason = "lease expired" if expired else f"worker {job.lease_owner} is gone"
-        if crash_job(session, job, reason):
+        if job.progress_step is not None:
+            reason += f" (last heard at step {job.progress_step})"
+        # Nobody saw this death happen at a step, so it never counts toward the poison guard.
+        if lose_job(session, job, reason) is not None:
             reaped.append(job.id)
     return reaped
 
@@ -391,13 +445,10 @@ def cancel_job(session: Session, job_id: int, *, detail: str = "cancelled on req
     )
 
 
-def retry_job(
-    session: Session, job_id: int, *, detail: str = "retried on request", fresh_attempts: bool = True
-) -> None:
-    """Put a failed or cancelled job back in the queue (by hand: with a fresh set of attempts)."""
-    values: dict[str, Any] = {"finished_at": None}
-    if fresh_attempts:
-        values["attempts"] = 0
+def retry_job(session: Session, job_id: int, *, detail: str = "retried on request") -> None:
+    """Put a failed or cancelled job back in the queue, with a fresh set of attempts and a clean
+    poison record (someone decided the cause is fixed)."""
+    values: dict[str, Any] = {"finished_at": None, "failures": 0, "loss_point": None, "losses_at_point": 0}
     transition(session, job_id, JobEvent.RETRIED, detail=detail, values=values)
 
 
@@ -408,18 +459,13 @@ def promote_job(session: Session, job_id: int, *, rung: int, detail: str) -> Non
     claims trained a different stretch of it).
     """
     transition(session, job_id, JobEvent.PROMOTED, detail=detail,
-               values={"promoted_rung": rung, "attempts": 0, "finished_at": None})
-    loaded = session.get(Job, job_id)
-    if loaded is not None:
-        session.expire(loaded)  # the UPDATE bypassed the ORM: reload on next access
+               values={"promoted_rung": rung, "failures": 0, "finished_at": None})
 
 
-def retry_failed_with_attempts_left(session: Session, run_id: int) -> list[int]:
-    """Automatic retries: a job whose code raised goes back to pending while attempts remain."""
+def retry_failed_jobs(session: Session, run_id: int) -> list[int]:
+    """`resume --retry-failed`: every failed job of the run back in the queue."""
     retried = []
     for job in list_jobs(session, run_id, states=[JobState.FAILED]):
-        if job.attempts < job.max_attempts:
-            retry_job(session, job.id, detail=f"automatic retry ({job.attempts}/{job.max_attempts} attempts used)",
-                      fresh_attempts=False)
-            retried.append(job.id)
+        retry_job(session, job.id, detail="retried with resume --retry-failed")
+        retried.append(job.id)
     return retried

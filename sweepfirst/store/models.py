@@ -69,6 +69,8 @@ class Run(Base):
     stopped_in_phase: Mapped[str | None] = mapped_column(String(20))
     error: Mapped[str | None] = mapped_column(Text)
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: How the run was started (data folder, artifact store, workers, GPUs): `resume` reuses them.
+    launch: Mapped[dict[str, Any] | None] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -110,8 +112,23 @@ class Job(Base):
     #: Lower runs first.
     priority: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(20))
+    #: Claims so far, whatever became of them (history; the policy reads the counters below).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Code failures allowed before the job fails; only ``failures`` count toward it.
     max_attempts: Mapped[int] = mapped_column(Integer, default=2)
+    #: Attempts whose training code raised (see ``sweepfirst.attempts``).
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Attempts the infrastructure lost (worker died, lease expired, out of memory).
+    losses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Attempts stopped on request (Ctrl-C, SIGTERM, preemption).
+    interrupts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The training step of the latest loss seen at a known step, and how many in a row died there.
+    loss_point: Mapped[int | None] = mapped_column(Integer)
+    losses_at_point: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Deaths in a row at one step that make the job a poison job.
+    max_losses_at_point: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    #: The training step the running attempt last reported (heartbeats carry it).
+    progress_step: Mapped[int | None] = mapped_column(Integer)
     lease_token: Mapped[str | None] = mapped_column(String(64))
     #: "host:pid" of the process that holds the lease.
     lease_owner: Mapped[str | None] = mapped_column(String(255))
@@ -172,4 +189,9 @@ class Selection(Base):
     split: Mapped[str] = mapped_column(String(20))
     #: "sweep" (chosen by analysis) or "file" (handed in with --optimal-config).
     source: Mapped[str] = mapped_column(String(20))
+    #: Trials the sweep planned for this cell, and how many of them the choice was made from.
+    trials_planned: Mapped[int | None] = mapped_column(Integer)
+    trials_used: Mapped[int | None] = mapped_column(Integer)
+    #: The planned trials that never produced a score: [{"trial", "state", "error"}].
+    lost_trials: Mapped[list[Any] | None] = mapped_column(default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

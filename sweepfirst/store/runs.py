@@ -23,6 +23,7 @@ def create_run(
     spec_hash: str,
     provenance: Mapping[str, Any] | None = None,
     kind: str = "workflow",
+    launch: Mapping[str, Any] | None = None,
 ) -> Run:
     run = Run(
         name=name,
@@ -32,6 +33,7 @@ def create_run(
         spec_hash=spec_hash,
         phase=Phase.PLANNED.value,
         provenance=dict(provenance or {}),
+        launch=dict(launch or {}),
     )
     session.add(run)
     session.flush()
@@ -122,6 +124,9 @@ def save_selection(
     metrics: Mapping[str, Any],
     split: str,
     source: str,
+    trials_planned: int | None = None,
+    trials_used: int | None = None,
+    lost_trials: list[dict[str, Any]] | None = None,
 ) -> Selection:
     """Record (or replace) the chosen configuration of one (task, method)."""
     existing = session.scalar(
@@ -143,6 +148,9 @@ def save_selection(
         metrics=dict(metrics),
         split=split,
         source=source,
+        trials_planned=trials_planned,
+        trials_used=trials_used,
+        lost_trials=list(lost_trials or []),
     )
     session.add(selection)
     session.flush()

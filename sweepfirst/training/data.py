@@ -8,8 +8,11 @@ stratified selection split needs).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,15 +58,29 @@ def features_for(task: TaskSpec) -> Features:
 
 
 # ---- local glue_data/ folder -------------------------------------------------------------------
+#
+# One reader, shared with ``data_check`` (which runs it when a run is planned, before any compute is
+# spent): whatever the check accepts, the loader accepts, and both fail with the same sentence.
 
 
-def _load_glue_folder(task: TaskSpec, data_dir: Path) -> RawSplits:
+def glue_split_paths(task: TaskSpec, data_dir: Path) -> dict[str, Path]:
+    """The train and dev TSV files of ``task`` under ``data_dir``, which must both exist.
+
+    Raises:
+        DataError: the task has no glue_data layout, or the folder or a file is missing.
+    """
     if task.glue is None:
         raise DataError(
             f"Task {task.name!r} has no glue_data layout; load it from the Hub (omit --data-dir)."
         )
     folder = data_dir / task.glue.folder
     paths = {split: folder / f"{split}.tsv" for split in ("train", "dev")}
+    if not data_dir.is_dir():
+        raise DataError(
+            f"The data folder {data_dir} does not exist or is not a folder; point --data-dir "
+            f"(SWEEPFIRST_DATA_DIR) at a glue_data folder that holds {task.glue.folder}/train.tsv "
+            f"and {task.glue.folder}/dev.tsv, or leave it unset to load from the Hub."
+        )
     for path in paths.values():
         if not path.is_file():
             raise DataError(
@@ -71,65 +88,164 @@ def _load_glue_folder(task: TaskSpec, data_dir: Path) -> RawSplits:
                 f"folder that holds {task.glue.folder}/train.tsv and {task.glue.folder}/dev.tsv, "
                 "or leave it unset to load from the Hub."
             )
+    return paths
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a data file, with a DataError (not an OSError) when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"The data file {path} does not exist; check --data-dir.") from None
+    except OSError as exc:
+        raise DataError(
+            f"The data file {path} could not be read ({exc.strerror or exc}); check its permissions."
+        ) from None
+
+
+def decode_utf8(path: Path, content: bytes, *, strip_bom: bool) -> str:
+    """``content`` as text, or a DataError naming the line and column of the first bad byte.
+
+    ``strip_bom`` drops one leading UTF-8 byte-order mark, as the ``utf-8-sig`` codec does (MRPC's
+    train and dev files start with one); the offset is kept so the line and column are the file's.
+    """
+    skip = len(codecs.BOM_UTF8) if strip_bom and content.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return content[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = skip + exc.start
+        line, column = line_and_column(content, offset)
+        raise DataError(
+            f"Line {line} of {path} is not valid UTF-8 (byte 0x{content[offset]:02x} at column "
+            f"{column}, byte offset {offset}); re-save the file as UTF-8 or restore the original."
+        ) from None
+
+
+def line_and_column(content: bytes, offset: int) -> tuple[int, int]:
+    """The 1-based line and byte column of ``offset``, counting LF, CRLF and lone CR as line ends.
+
+    Those are the line ends the TSV reader splits on (``newline=""``), so the numbers agree with
+    its ``line_num`` and with what an editor shows.
+    """
+    before = content[:offset]
+    line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
+    line_start = max(before.rfind(b"\n"), before.rfind(b"\r")) + 1
+    return line, offset - line_start + 1
+
+
+def glue_rows(
+    path: Path, columns: Sequence[str], content: bytes | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line_number, cells)`` for each data row of a GLUE TSV file, cells in ``columns`` order.
+
+    The file is read the way ``download_glue_data.py`` left it: quoting is disabled because MRPC and
+    RTE contain unbalanced and field-leading double quotes that a quoting reader would merge or
+    strip, and one leading BOM is dropped (MRPC's train and dev files start with one). Line numbers
+    are 1-based, the header being line 1. ``content`` is the file's bytes when already read.
+
+    Raises:
+        DataError: the file is empty, not UTF-8, lacks a column, has a blank line or a row whose
+            field count differs from the header's, or has no rows; the message names the line.
+    """
+    text = decode_utf8(path, read_bytes(path) if content is None else content, strip_bom=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise DataError(
+                f"GLUE file {path} is empty (no header on line 1); restore it from the original "
+                "glue_data download."
+            )
+        missing = [name for name in columns if name not in header]
+        if missing:
+            raise DataError(
+                f"The header (line 1) of {path} has no column(s) {', '.join(map(repr, missing))} "
+                f"(it is {header!r}); use the original TSV files with their header row."
+            )
+        positions = [header.index(name) for name in columns]
+        rows = 0
+        for row in reader:
+            if len(row) != len(header):
+                raise DataError(_field_count_problem(path, reader.line_num, row, header))
+            rows += 1
+            yield reader.line_num, [row[i] for i in positions]
+    except csv.Error as exc:  # e.g. a field over csv's size limit
+        raise DataError(
+            f"Line {reader.line_num} of {path} cannot be read as TSV ({exc}); restore the original."
+        ) from None
+    if rows == 0:
+        raise DataError(
+            f"GLUE file {path} has a header (line 1) but no rows, so its split is empty; restore "
+            "the original file."
+        )
+
+
+def _field_count_problem(path: Path, line: int, row: list[str], header: list[str]) -> str:
+    if not row:
+        return f"Line {line} of {path} is blank; delete it (each line after the header is one row)."
+    expected = f"expected {len(header)} ({', '.join(map(repr, header))})"
+    if len(row) < len(header):
+        return (
+            f"Line {line} of {path} has {len(row)} fields, {expected}; a tab is missing or the row "
+            "was split over two lines, so restore the original file."
+        )
+    return (
+        f"Line {line} of {path} has {len(row)} fields, {expected}; a text holds a stray tab or "
+        "the file was re-saved with CSV quoting, so restore the original file."
+    )
+
+
+def labelled_glue_rows(
+    path: Path, layout: GlueFileLayout, content: bytes | None = None
+) -> Iterator[tuple[int, list[str], int]]:
+    """Yield ``(line_number, texts, label_index)`` for each row of a labelled GLUE TSV file.
+
+    Raises:
+        DataError: everything :func:`glue_rows` raises for, and a label not in the task's set.
+    """
+    columns = [*layout.text_columns, layout.label_column]
+    for line, cells in glue_rows(path, columns, content):
+        *texts, raw_label = cells
+        label = layout.label_values.get(raw_label)
+        if label is None:
+            valid = ", ".join(map(repr, layout.label_values))
+            raise DataError(
+                f"Line {line} of {path} has label {raw_label!r}; expected one of {valid} in the "
+                f"{layout.label_column!r} column, so correct that cell."
+            )
+        yield line, texts, label
+
+
+def _load_glue_folder(task: TaskSpec, data_dir: Path) -> RawSplits:
+    paths = glue_split_paths(task, data_dir)
     digest = hashlib.sha256(task.name.encode())
-    for path in paths.values():
-        digest.update(path.read_bytes())
+    contents: dict[str, bytes] = {}
+    for split, path in paths.items():
+        contents[split] = read_bytes(path)
+        digest.update(contents[split])
     return RawSplits(
-        train=read_glue_tsv(paths["train"], task),
-        dev=read_glue_tsv(paths["dev"], task),
+        train=read_glue_tsv(paths["train"], task, contents["train"]),
+        dev=read_glue_tsv(paths["dev"], task, contents["dev"]),
         fingerprint=digest.hexdigest()[:16],
     )
 
 
-def read_glue_tsv(path: Path, task: TaskSpec) -> Dataset:
-    """Read one labelled GLUE TSV file the way ``download_glue_data.py`` left it.
+def read_glue_tsv(path: Path, task: TaskSpec, content: bytes | None = None) -> Dataset:
+    """Read one labelled GLUE TSV file (see :func:`glue_rows` for the rules) as a Dataset.
 
-    Quoting is disabled because MRPC and RTE contain unbalanced and field-leading double quotes
-    that a quoting reader would merge or strip; ``utf-8-sig`` drops the BOM that starts MRPC's
-    train and dev files (and is harmless where there is none).
+    ``idx`` is the row's position among the data rows (0 for the first row after the header).
     """
     from datasets import Dataset
 
     if task.glue is None:
         raise DataError(f"Task {task.name!r} has no glue_data layout; load it from the Hub.")
-    layout: GlueFileLayout = task.glue
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(
-                f"GLUE file {path} is empty; restore it from the original glue_data download."
-            )
-        wanted = [*layout.text_columns, layout.label_column]
-        missing = [name for name in wanted if name not in header]
-        if missing:
-            raise DataError(
-                f"GLUE file {path} has no column(s) {', '.join(map(repr, missing))} (its header is "
-                f"{header!r}); use the original {layout.folder} TSV files with their header row."
-            )
-        positions = [header.index(name) for name in wanted]
-        columns: dict[str, list[Any]] = {"idx": [], "label": []}
-        text_names = TEXT_COLUMNS[: len(layout.text_columns)]
-        for name in text_names:
-            columns[name] = []
-        for row_number, row in enumerate(reader):
-            if len(row) != len(header):
-                raise DataError(
-                    f"Line {reader.line_num} of {path} has {len(row)} fields, expected {len(header)}; "
-                    "the file is damaged or was re-saved with CSV quoting; restore the original."
-                )
-            *texts, raw_label = (row[i] for i in positions)
-            try:
-                label = layout.label_values[raw_label]
-            except KeyError:
-                valid = ", ".join(map(repr, layout.label_values))
-                raise DataError(
-                    f"Line {reader.line_num} of {path} has label {raw_label!r}; expected one of {valid}."
-                ) from None
-            columns["idx"].append(row_number)
-            columns["label"].append(label)
-            for name, text in zip(text_names, texts):
-                columns[name].append(text)
+    text_names = TEXT_COLUMNS[: len(task.glue.text_columns)]
+    columns: dict[str, list[Any]] = {"idx": [], "label": [], **{name: [] for name in text_names}}
+    for row_number, (_line, texts, label) in enumerate(labelled_glue_rows(path, task.glue, content)):
+        columns["idx"].append(row_number)
+        columns["label"].append(label)
+        for name, text in zip(text_names, texts):
+            columns[name].append(text)
     return Dataset.from_dict(columns, features=features_for(task))
 
 

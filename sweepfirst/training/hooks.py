@@ -34,6 +34,11 @@ class TrainingHooks(Protocol):
         """
         ...
 
+    def on_step(self, step: int) -> None:
+        """Called after every optimizer step with the job's global step (counted across resumes):
+        the engine reports progress, and knows where a worker that died was."""
+        ...
+
 
 class NoHooks:
     """Hooks that never prune and never stop: the job runs to the end."""
@@ -45,6 +50,9 @@ class NoHooks:
 
     def should_stop(self) -> bool:
         return False
+
+    def on_step(self, step: int) -> None:
+        return None
 
 
 #: The default hooks: nothing watches the job.

@@ -35,6 +35,12 @@ def resolve_model_name(name: str) -> str:
     path = Path(name).expanduser()
     if path.exists():
         return str(path)
+    # A Hub id is "name" or "org/name"; something written as a path is a folder that is missing.
+    if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
+        raise ModelError(
+            f"The model folder {name!r} does not exist; pass an existing folder, a Hub id "
+            "(e.g. bert-base-uncased) or 'bundled-minilm'."
+        )
     return name
 
 

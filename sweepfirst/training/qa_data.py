@@ -19,16 +19,21 @@ train set for training.
 
 from __future__ import annotations
 
+import json
+import json.scanner
 import random
 from collections.abc import Iterable, Mapping
+from json.decoder import JSONArray, JSONObject  # type: ignore[attr-defined]  # untyped parts
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
-
-from sweepfirst.analysis.squad_v2_metric import load_dataset_file
 from sweepfirst.errors import DataError
+from sweepfirst.training.data import decode_utf8, read_bytes
+
+if TYPE_CHECKING:
+    # Imported where used, so the planner's data check can read the files without loading it.
+    import datasets
 
 #: The Hub dataset used when no local data directory is given.
 HUB_DATASET_ID = "rajpurkar/squad_v2"
@@ -40,6 +45,8 @@ DEV_FILE = "dev-v2.0.json"
 
 def squad_v2_features() -> datasets.Features:
     """The column types of the Hub's ``rajpurkar/squad_v2``."""
+    import datasets
+
     return datasets.Features(
         {
             "id": datasets.Value("string"),
@@ -68,6 +75,8 @@ def find_squad_v2_dir(data_dir: str | PathLike[str]) -> Path:
 
 def articles_to_dataset(articles: Iterable[Mapping[str, Any]]) -> datasets.Dataset:
     """Flatten official-format articles to one row per question, in file order."""
+    import datasets
+
     rows: dict[str, list[Any]] = {
         "id": [],
         "title": [],
@@ -96,11 +105,136 @@ def articles_to_dataset(articles: Iterable[Mapping[str, Any]]) -> datasets.Datas
 
 def load_squad_v2_file(path: str | PathLike[str]) -> datasets.Dataset:
     """One official-format file as a flat dataset; :class:`DataError` if missing or malformed."""
-    articles = load_dataset_file(path)
+    articles = read_squad_articles(Path(path))
     try:
         return articles_to_dataset(articles)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:  # read_squad_articles checked the shape
         raise DataError(f"The SQuAD data file {path} has a malformed question ({exc!r}).") from None
+
+
+# ---- reading and checking an official-format file ----------------------------------------------
+#
+# Shared with ``data_check``, which runs it when a run is planned: what the check accepts, the
+# loader accepts, and both fail with the same sentence.
+
+#: A place in the JSON document: keys and list indices from the top (``("data", 3, "paragraphs")``).
+JsonPath = tuple[str | int, ...]
+
+
+def read_squad_articles(path: Path) -> list[dict[str, Any]]:
+    """The articles (``data``) of an official-format SQuAD 2.0 file, checked for what loading needs.
+
+    Every article needs a ``paragraphs`` list (and a string ``title``, if any), every paragraph a
+    ``context`` string and a ``qas`` list, every question an ``id`` and ``question`` string and an
+    ``answers`` list of ``{"text": str, "answer_start": int}``; the file needs one question at least.
+
+    Raises:
+        DataError: the file is missing, not UTF-8, not JSON or not in that shape; the message gives
+            the line and column (official files are one long line, so the column matters).
+    """
+    content = read_bytes(path)
+    text = decode_utf8(path, content, strip_bom=False)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"Line {exc.lineno}, column {exc.colno} of {path} is not valid JSON ({exc.msg}); "
+            "repair it there or restore the official SQuAD 2.0 file."
+        ) from None
+    problem = _squad_shape_problem(document)
+    if problem is not None:
+        where, what = problem
+        line, column = _json_position(text, where)
+        raise DataError(
+            f"Line {line}, column {column} of {path}: {what}; fix it there or restore the "
+            "official SQuAD 2.0 file."
+        )
+    articles: list[dict[str, Any]] = document["data"]
+    return articles
+
+
+def _squad_shape_problem(document: Any) -> tuple[JsonPath, str] | None:
+    """Where the first thing the loader cannot use is, and what it is; None when all is well."""
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        return (), "the file is not a JSON object with a 'data' list of articles"
+    questions = 0
+    for a, article in enumerate(document["data"]):
+        at: JsonPath = ("data", a)
+        name = f"data[{a}]"
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+            return at, f"the article {name} has no 'paragraphs' list"
+        if not isinstance(article.get("title", ""), str):
+            return at, f"the article {name} has a 'title' that is not a string"
+        for p, paragraph in enumerate(article["paragraphs"]):
+            at_p: JsonPath = (*at, "paragraphs", p)
+            name_p = f"{name}.paragraphs[{p}]"
+            if not isinstance(paragraph, dict) or not isinstance(paragraph.get("qas"), list):
+                return at_p, f"the paragraph {name_p} has no 'qas' list of questions"
+            if not isinstance(paragraph.get("context"), str):
+                return at_p, f"the paragraph {name_p} has no 'context' string"
+            for q, qa in enumerate(paragraph["qas"]):
+                at_q: JsonPath = (*at_p, "qas", q)
+                problem = _question_problem(qa, f"{name_p}.qas[{q}]")
+                if problem is not None:
+                    return at_q, problem
+                questions += 1
+    if questions == 0:
+        return ("data",), "the file holds no questions, so its split would be empty"
+    return None
+
+
+def _question_problem(qa: Any, name: str) -> str | None:
+    if not isinstance(qa, dict):
+        return f"malformed question {name} is not a JSON object"
+    for key in ("id", "question"):
+        if not isinstance(qa.get(key), str):
+            return f"malformed question {name} has no {key!r} string"
+    answers = qa.get("answers")
+    if not isinstance(answers, list):
+        return f"malformed question {name} has no 'answers' list"
+    for answer in answers:
+        if not (
+            isinstance(answer, dict)
+            and isinstance(answer.get("text"), str)
+            and isinstance(answer.get("answer_start"), int)
+            and not isinstance(answer["answer_start"], bool)
+        ):
+            return (
+                f"malformed question {name} has an answer without a 'text' string and an "
+                "integer 'answer_start'"
+            )
+    return None
+
+
+def _json_position(text: str, where: JsonPath) -> tuple[int, int]:
+    """The 1-based line and column where the object or list at ``where`` starts in ``text``.
+
+    The standard library's fast parser keeps no positions, so this parses again with its
+    pure-Python scanner, noting where each object and list starts; it runs only for a broken file.
+    """
+    starts: dict[int, int] = {}
+    decoder = json.JSONDecoder()
+
+    def parse_object(s_and_end: tuple[str, int], *args: Any) -> tuple[Any, int]:
+        value, end = JSONObject(s_and_end, *args)
+        starts[id(value)] = s_and_end[1] - 1  # the scanner passes the index after the brace
+        return value, end
+
+    def parse_array(s_and_end: tuple[str, int], *args: Any) -> tuple[Any, int]:
+        value, end = JSONArray(s_and_end, *args)
+        starts[id(value)] = s_and_end[1] - 1
+        return value, end
+
+    decoder.parse_object = parse_object  # type: ignore[attr-defined]
+    decoder.parse_array = parse_array  # type: ignore[attr-defined]
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
+    node = decoder.decode(text)
+    offset = starts.get(id(node), len(text) - len(text.lstrip()))
+    for key in where:
+        node = node[key]
+        offset = starts.get(id(node), offset)
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def dataset_to_articles(dataset: datasets.Dataset) -> list[dict[str, Any]]:
@@ -181,6 +315,8 @@ def load_squad_v2(
     * local dev file only: both splits cut from the dev set by article (see the module docstring);
       ``eval_fraction`` and ``seed`` choose the cut and are ignored otherwise.
     """
+    import datasets
+
     if data_dir is None:
         return _load_from_hub()
     folder = find_squad_v2_dir(data_dir)
@@ -194,6 +330,8 @@ def load_squad_v2(
 
 
 def _load_from_hub() -> datasets.DatasetDict:
+    import datasets
+
     try:
         loaded = datasets.load_dataset(HUB_DATASET_ID)
     except (ConnectionError, OSError) as exc:  # offline, no cache, or the Hub is down

@@ -41,7 +41,7 @@ def test_help_status_and_the_store_never_import_torch(tmp_path: Path) -> None:
         "        main(argv)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "import sweepfirst.store.jobs, sweepfirst.engine.scheduler, sweepfirst.spec\n"
+        "import sweepfirst.store.jobs, sweepfirst.engine.loop, sweepfirst.spec\n"
         "heavy = [m for m in ('torch', 'transformers', 'datasets', 'peft', 'optuna') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from sweepfirst.attempts import Ending
 from sweepfirst.engine.context import Context
 from sweepfirst.engine.executors import Finished
 from sweepfirst.engine.worker import WorkerOptions
@@ -188,7 +189,8 @@ class NoopExecutor:
         try:
             with self._ctx.db.session() as session:
                 if interrupted:
-                    job_store.finish_job(session, lease, JobEvent.INTERRUPTED, detail="no-op")
+                    job_store.end_attempt(session, lease.job_id, Ending.INTERRUPTED, token=lease.token,
+                                          reason="no-op stopped")
                 else:
                     job_store.finish_job(session, lease, JobEvent.SUCCEEDED, detail="no-op", score=score,
                                          metrics={"eval_accuracy": score, "eval_f1": score})

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sweepfirst.attempts import Ending
 from sweepfirst.engine.context import Context, job_relative_dir
 from sweepfirst.spec import validate_workflow
 from sweepfirst.states import JobEvent, JobPhase, Phase
@@ -121,7 +122,11 @@ def _finish(ctx: Context, run_id: int, event: JobEvent, **values: Any) -> int:
         claim = job_store.claim_next_job(session, run_ids=[run_id], lease_seconds=60)
         assert claim is not None
         job, lease = claim
-        job_store.finish_job(session, lease, event, **values)
+        if event is JobEvent.FAILED:  # the code raised on its only attempt
+            job_store.end_attempt(session, lease.job_id, Ending.CODE_FAILURE, token=lease.token,
+                                  reason=values["error"])
+        else:
+            job_store.finish_job(session, lease, event, **values)
         return job.id
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
 
 from sqlalchemy import update
 
+from sweepfirst.attempts import Ending
 from sweepfirst.states import JobEvent, JobPhase, JobState
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
@@ -58,19 +60,22 @@ def test_heartbeat_renews_until_the_lease_is_taken_away(db: Database) -> None:
         assert not job_store.renew_lease(session, lease, lease_seconds=60)
 
 
-def test_expired_lease_is_reaped_once_as_crashed_then_failed_when_attempts_are_used(db: Database) -> None:
+def test_an_expired_lease_is_reaped_once_as_crashed_however_often_it_happens(db: Database) -> None:
+    """A lost lease is the infrastructure's doing: it never uses up the job's attempts."""
     run_id = _run_with_jobs(db, 1, max_attempts=2)
-    for attempt, expected in ((1, JobState.PENDING), (2, JobState.FAILED)):
+    for _attempt in range(4):
         with db.session() as session:
             job, _lease = job_store.claim_next_job(session, run_ids=[run_id], lease_seconds=60, owner="elsewhere:1")  # type: ignore[misc]
             session.execute(update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
         with db.session() as session:
             assert job_store.reap_expired_leases(session, run_ids=[run_id]) == [job.id]
             assert job_store.reap_expired_leases(session, run_ids=[run_id]) == []  # idempotent
-            assert job_store.get_job(session, job.id).state == expected.value
-        with db.session() as session:
-            events = [e.event for e in job_store.job_events(session, job.id)]
-    assert events == ["claimed", "crashed", "claimed", "failed"]
+            assert job_store.get_job(session, job.id).state == JobState.PENDING.value
+    with db.session() as session:
+        events = [e.event for e in job_store.job_events(session, job.id)]
+        reaped = job_store.get_job(session, job.id)
+    assert events == ["claimed", "crashed"] * 4
+    assert (reaped.failures, reaped.losses, reaped.attempts) == (0, 4, 4)
 
 
 def test_a_dead_local_worker_is_reaped_before_its_lease_expires(db: Database) -> None:
@@ -109,20 +114,76 @@ def test_finish_records_outcome_and_runtime_and_releases_the_lease(db: Database)
         assert job.lease_token is None and job.finished_at is not None and job.runtime_s >= 0
 
 
-def test_automatic_retry_only_while_attempts_remain(db: Database) -> None:
+def test_a_code_failure_is_retried_only_while_attempts_remain(db: Database) -> None:
     run_id = _run_with_jobs(db, 1, max_attempts=2)
-    for round_ in range(2):
+    events = []
+    for _round in range(2):
         with db.session() as session:
             _, lease = job_store.claim_next_job(session, run_ids=[run_id], lease_seconds=60)  # type: ignore[misc]
         with db.session() as session:
-            job_store.finish_job(session, lease, JobEvent.FAILED, error="boom")
-        with db.session() as session:
-            retried = job_store.retry_failed_with_attempts_left(session, run_id)
-        assert retried == ([lease.job_id] if round_ == 0 else [])
+            events.append(job_store.end_attempt(session, lease.job_id, Ending.CODE_FAILURE, token=lease.token,
+                                                reason="ValueError: boom"))
+    assert events == [JobEvent.ERRORED, JobEvent.FAILED]
     with db.session() as session:
+        job = job_store.get_job(session, lease.job_id)
+        assert (job.state, job.failures, job.attempts) == ("failed", 2, 2)
+        assert job.error == "ValueError: boom"
         job_store.retry_job(session, lease.job_id)  # by hand: fresh attempts
         job = job_store.get_job(session, lease.job_id)
-        assert (job.state, job.attempts) == ("pending", 0)
+        assert (job.state, job.failures) == ("pending", 0)
+
+
+def test_lost_attempts_never_count_toward_max_attempts(db: Database) -> None:
+    """Five deaths at different steps and five interrupts: still pending, no failure charged."""
+    run_id = _run_with_jobs(db, 1, max_attempts=2)
+    for step in range(5):
+        for ending, point in ((Ending.LOST, step * 10), (Ending.INTERRUPTED, None)):
+            with db.session() as session:
+                _, lease = job_store.claim_next_job(session, run_ids=[run_id], lease_seconds=60)  # type: ignore[misc]
+            with db.session() as session:
+                job_store.end_attempt(session, lease.job_id, ending, token=lease.token, reason="x", point=point)
+    with db.session() as session:
+        job = job_store.get_job(session, lease.job_id)
+        assert (job.state, job.failures, job.losses, job.interrupts, job.attempts) == ("pending", 0, 5, 5, 10)
+
+
+def test_three_deaths_at_the_same_step_make_a_poison_job(db: Database) -> None:
+    run_id = _run_with_jobs(db, 1, max_attempts=2)
+    events = []
+    for point in (7, 12, 12, 12):  # the first death is elsewhere: it does not count toward the three
+        with db.session() as session:
+            _, lease = job_store.claim_next_job(session, run_ids=[run_id], lease_seconds=60)  # type: ignore[misc]
+        with db.session() as session:
+            events.append(job_store.end_attempt(session, lease.job_id, Ending.LOST, token=lease.token,
+                                                reason="worker process killed by SIGKILL", point=point))
+    assert events == [JobEvent.CRASHED] * 3 + [JobEvent.FAILED]
+    with db.session() as session:
+        job = job_store.get_job(session, lease.job_id)
+    assert job.state == "failed" and job.failures == 0 and job.losses == 4
+    assert "killed its worker 3 times at step 12: likely out of memory; lower the batch size" in job.error
+    assert f"sweepfirst jobs retry {job.id}" in job.error
+
+
+def test_an_unobserved_loss_never_counts_toward_the_poison_guard(db: Database) -> None:
+    run_id = _run_with_jobs(db, 1)
+    for _ in range(4):
+        with db.session() as session:
+            _, lease = job_store.claim_next_job(session, run_ids=[run_id], lease_seconds=60)  # type: ignore[misc]
+        with db.session() as session:
+            job_store.end_attempt(session, lease.job_id, Ending.LOST, token=lease.token, reason="lease expired")
+    with db.session() as session:
+        job = job_store.get_job(session, lease.job_id)
+    assert (job.state, job.losses, job.losses_at_point) == ("pending", 4, 0)
+
+
+def test_an_error_no_retry_can_fix_fails_at_once(db: Database) -> None:
+    run_id = _run_with_jobs(db, 1, max_attempts=4)
+    with db.session() as session:
+        _, lease = job_store.claim_next_job(session, run_ids=[run_id], lease_seconds=60)  # type: ignore[misc]
+    with db.session() as session:
+        event = job_store.end_attempt(session, lease.job_id, Ending.PERMANENT_FAILURE, token=lease.token,
+                                      reason="GLUE file /x/MRPC/train.tsv not found")
+    assert event is JobEvent.FAILED
 
 
 def test_selections_are_replaced_not_duplicated(db: Database) -> None:
@@ -135,3 +196,23 @@ def test_selections_are_replaced_not_duplicated(db: Database) -> None:
     with db.session() as session:
         chosen = run_store.selections(session, run_id)
     assert list(chosen) == [("mrpc", "lora")] and chosen[("mrpc", "lora")].score == 0.6
+
+
+def test_a_zombie_worker_counts_as_dead() -> None:
+    """A worker that exited but was not reaped yet still answers kill(pid, 0); it is gone all the same."""
+    import subprocess
+    import time
+
+    child = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # wait for it to exit, without reaping it
+        state = Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0]
+        if state == "Z":
+            break
+        time.sleep(0.01)
+    try:
+        os.kill(child.pid, 0)  # the old liveness check: the zombie passes it
+        assert not job_store._pid_alive(child.pid)
+    finally:
+        child.wait()
+    assert job_store._pid_alive(os.getpid())

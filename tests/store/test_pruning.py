@@ -82,7 +82,7 @@ def test_the_coordinator_promotes_paused_jobs_and_settles_the_sweep(db: Database
         promoted = promote_paused_trials(session, run_id, workflow, open_cells=set())
         assert [(job.id, rung) for job, rung in promoted] == [(leases[1].job_id, 1)]
         job = job_store.get_job(session, leases[1].job_id)
-        assert (job.state, job.promoted_rung, job.attempts) == ("pending", 1, 0)
+        assert (job.state, job.promoted_rung, job.failures) == ("pending", 1, 0)
         assert [e.event for e in job_store.job_events(session, job.id)][-1] == "promoted"
         # Nothing more is due while the last job runs: the sweep is not settled.
         assert promote_paused_trials(session, run_id, workflow, open_cells=set()) == []
