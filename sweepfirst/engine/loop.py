@@ -91,6 +91,8 @@ class CoordinatorLoop:
         #: Start each line with its run's name (a worker serves several runs).
         self.prefix_runs = prefix_runs
         self._run_names: dict[int, str] = {}
+        #: Jobs handed to our executor and not collected yet: it watches their workers itself.
+        self._in_flight: set[int] = set()
         self.locks = CoordinatorLocks(ctx.db)
         self._steps: dict[int, RunSteps] = {}
         self._workflows: dict[str, Workflow] = {}
@@ -196,6 +198,7 @@ class CoordinatorLoop:
                 job, lease = claim
                 description = describe_job(job)
             self._say(run, f"{description}: running")
+            self._in_flight.add(job.id)
             self.executor.submit(lease)
             started = True
         return started
@@ -205,7 +208,7 @@ class CoordinatorLoop:
         if not run_ids:
             return
         with self.ctx.db.session() as session:
-            reaped = job_store.reap_expired_leases(session, run_ids=run_ids)
+            reaped = job_store.reap_expired_leases(session, run_ids=run_ids, watched=self._in_flight)
             lines = [(job.run_id, self._ending_line(session, job)) for job in
                      (job_store.get_job(session, job_id) for job_id in reaped)]
         for run_id, line in lines:
@@ -219,6 +222,7 @@ class CoordinatorLoop:
             return False
         with self.ctx.db.session(readonly=True) as session:
             for done in finished:
+                self._in_flight.discard(done.job_id)
                 job = job_store.get_job(session, done.job_id)
                 self.notify(self._prefix(job.run_id) + self._ending_line(session, job))
         return True

@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -355,9 +355,15 @@ def lose_job(session: Session, job: Job, reason: str, *, point: int | None = Non
         return None
 
 
-def reap_expired_leases(session: Session, *, run_ids: Sequence[int] | None = None) -> list[int]:
+def reap_expired_leases(session: Session, *, run_ids: Sequence[int] | None = None,
+                        watched: Collection[int] = ()) -> list[int]:
     """Take back running jobs whose lease expired or whose worker process (on this host) is gone.
-    A race with another reaper is not an error."""
+    A race with another reaper is not an error.
+
+    ``watched`` jobs run in this process's own worker children: their executor sees such a death
+    itself, with the step it happened at (the poison guard needs it), so a dead owner alone does
+    not make the reaper take them; an expired lease still does.
+    """
     now = utcnow()
     query = select(Job).where(Job.state == JobState.RUNNING.value)
     if run_ids is not None:
@@ -365,7 +371,7 @@ def reap_expired_leases(session: Session, *, run_ids: Sequence[int] | None = Non
     reaped: list[int] = []
     for job in session.scalars(query).all():
         expired = job.lease_expires_at is not None and job.lease_expires_at < now
-        if not (expired or _owner_is_dead_here(job.lease_owner)):
+        if not (expired or (job.id not in watched and _owner_is_dead_here(job.lease_owner))):
             continue
         reason = "lease expired" if expired else f"worker {job.lease_owner} is gone"
         if job.progress_step is not None:

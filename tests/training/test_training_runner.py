@@ -177,7 +177,7 @@ def test_unknown_model_is_a_model_error_and_the_fixed_request_may_reuse_the_fold
 ) -> None:
     from sweepfirst.errors import ModelError
 
-    with pytest.raises(ModelError, match="Could not load the tokenizer of .*no-such-model"):
+    with pytest.raises(ModelError, match="The model folder .*no-such-model.* does not exist"):
         run_training(make_request("typo", model=str(tmp_path / "no-such-model")))
     # Nothing was trained or recorded there, so the corrected request is not a "changed config".
     fixed = make_request("typo", save_checkpoints=False, evaluations_per_epoch=1)
