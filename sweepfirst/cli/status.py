@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 from collections import defaultdict
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -35,21 +32,6 @@ def _format_seconds(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _pid_gone(pid: int) -> bool:
-    """True when no live process has this pid (a zombie nobody reaped is dead too)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, owned by someone else
-    try:
-        # /proc/PID/stat: "pid (comm) STATE ..."; comm may hold spaces and parentheses.
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[:1] == ["Z"]
-    except OSError:
-        return False  # no /proc (macOS): trust kill(pid, 0)
-
-
 def worker_gone(job: Any, now: dt.datetime) -> bool:
     """A running job nobody works on: its lease expired, or its "host:pid" owner is a dead process
     on this host. It stays running in the database until a worker or `resume` takes it back, so
@@ -58,8 +40,7 @@ def worker_gone(job: Any, now: dt.datetime) -> bool:
         return False
     if job.lease_expires_at is not None and job.lease_expires_at < now:
         return True
-    host, _, pid = (job.lease_owner or "").rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and _pid_gone(int(pid))
+    return job_store.owner_is_dead_here(job.lease_owner)  # the reaper's own rule
 
 
 def flagged_jobs(ctx: Context, jobs: list[Any]) -> list[dict[str, Any]]:

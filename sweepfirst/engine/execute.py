@@ -177,7 +177,7 @@ def classify_error(error: BaseException) -> Ending:
     """Which attempt ending an exception from the training code is (see `sweepfirst.attempts`)."""
     if type(error).__name__ in _OUT_OF_MEMORY:
         return Ending.LOST
-    if isinstance(error, SweepfirstError) and not getattr(error, "retryable", True):
+    if isinstance(error, SweepfirstError) and not error.retryable:
         return Ending.PERMANENT_FAILURE
     return Ending.CODE_FAILURE
 

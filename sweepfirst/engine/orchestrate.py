@@ -177,7 +177,6 @@ def check_phase_ready(ctx: Context, run: Run, workflow: Workflow, phase: Phase) 
         chosen = run_store.selections(session, run.id)
         if current in (Phase.FAILED, Phase.CANCELLED):
             current = Phase(run_store.find_run(session, run.id).stopped_in_phase or current.value)
-    order = [Phase.PLANNED, Phase.SWEEP, Phase.ANALYSIS, Phase.PRODUCTION, Phase.REPORT, Phase.COMPLETED]
     if phase is Phase.PRODUCTION:
         missing = [f"{t}/{m}" for t in workflow.tasks for m in workflow.methods if (t, m) not in chosen]
         if missing and current is not Phase.PRODUCTION:
@@ -188,12 +187,12 @@ def check_phase_ready(ctx: Context, run: Run, workflow: Workflow, phase: Phase) 
                 "--optimal-config FILE."
             )
         return
-    if order.index(current) < order.index(phase) and not (phase is Phase.SWEEP):
+    if PHASE_ORDER.index(current) < PHASE_ORDER.index(phase) and not (phase is Phase.SWEEP):
         raise PhaseNotReady(
             f"Run '{run.name}' is in phase '{current.value}', so '{phase.value}' cannot start yet; "
             f"run `sweepfirst run --phase {current.value if current.is_working() else 'sweep'}` first."
         )
-    if order.index(current) > order.index(phase):
+    if PHASE_ORDER.index(current) > PHASE_ORDER.index(phase):
         raise PhaseNotReady(
             f"Run '{run.name}' has finished its {phase.value} phase (it is in '{current.value}'); "
             "continue with `sweepfirst resume`."

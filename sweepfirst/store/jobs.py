@@ -338,7 +338,7 @@ def _pid_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
-def _owner_is_dead_here(owner: str | None) -> bool:
+def owner_is_dead_here(owner: str | None) -> bool:
     """True when the lease owner ran on this host and its process is gone."""
     if not owner or ":" not in owner:
         return False
@@ -371,7 +371,7 @@ def reap_expired_leases(session: Session, *, run_ids: Sequence[int] | None = Non
     reaped: list[int] = []
     for job in session.scalars(query).all():
         expired = job.lease_expires_at is not None and job.lease_expires_at < now
-        if not (expired or (job.id not in watched and _owner_is_dead_here(job.lease_owner))):
+        if not (expired or (job.id not in watched and owner_is_dead_here(job.lease_owner))):
             continue
         reason = "lease expired" if expired else f"worker {job.lease_owner} is gone"
         if job.progress_step is not None:

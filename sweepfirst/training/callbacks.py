@@ -32,10 +32,8 @@ class HooksCallback(TrainerCallback):
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> TrainerControl:
-        # on_step is newer than the protocol's other two methods: hooks without it still work.
-        on_step = getattr(self.hooks, "on_step", None)
-        if self.active and on_step is not None:
-            on_step(state.global_step)
+        if self.active:
+            self.hooks.on_step(state.global_step)
         if self.active and not self.pruned and self.hooks.should_stop():
             logger.info(
                 "Stop requested at step %d; saving a checkpoint and stopping.", state.global_step

@@ -34,6 +34,9 @@ class Recording:
         self.seen.append((step, dict(metrics)))
         return not self.prune
 
+    def on_step(self, step: int) -> None:
+        return None
+
     def should_stop(self) -> bool:
         self.polls += 1  # once per optimizer step
         return self.stop_at_step is not None and self.polls >= self.stop_at_step

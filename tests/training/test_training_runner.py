@@ -24,6 +24,9 @@ class PruneAtFirstEvaluation:
         self.seen.append((step, epoch, dict(metrics)))
         return False
 
+    def on_step(self, step: int) -> None:
+        return None
+
     def should_stop(self) -> bool:
         return False
 
@@ -35,6 +38,9 @@ class RecordEvaluations:
     def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int) -> bool:
         self.seen.append((step, evaluation))
         return True
+
+    def on_step(self, step: int) -> None:
+        return None
 
     def should_stop(self) -> bool:
         return False

@@ -26,6 +26,9 @@ class SlowHooks:
     def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int) -> bool:
         return True
 
+    def on_step(self, step: int) -> None:
+        return None
+
     def should_stop(self) -> bool:
         time.sleep(self.delay)
         return False

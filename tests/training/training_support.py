@@ -29,6 +29,9 @@ class StopAtStep:
     def on_evaluation(self, step: int, epoch: float, metrics: Mapping[str, float], evaluation: int) -> bool:
         return True
 
+    def on_step(self, step: int) -> None:
+        return None
+
     def should_stop(self) -> bool:
         self.polls += 1  # polled once per optimizer step
         return self.polls >= self.step
