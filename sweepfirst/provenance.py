@@ -187,5 +187,7 @@ def job_provenance(request: Any, result: Any) -> dict[str, Any]:
         "model_note": identity["note"],
         "hardware": hardware(),
         "train_runtime_s": result.train_runtime_s,
+        # Optimizer steps taken: what a sweep's train_steps budget counts.
+        "global_step": result.global_step,
         **extra,
     }

@@ -10,7 +10,7 @@ import enum
 
 
 class Phase(str, enum.Enum):
-    """Where a run is in sweep -> analysis -> production -> report."""
+    """Where a run is in sweep -> analysis -> production -> drift -> report."""
 
     #: Jobs may not exist yet; nothing has run.
     PLANNED = "planned"
@@ -20,6 +20,9 @@ class Phase(str, enum.Enum):
     ANALYSIS = "analysis"
     #: The chosen configurations train on the full train split over the production seeds.
     PRODUCTION = "production"
+    #: How fine-tuning changed each production model, against the base model (skipped with
+    #: ``drift: false``).
+    DRIFT = "drift"
     #: Statistics, comparisons and plots are written.
     REPORT = "report"
     #: Everything is done.
@@ -37,7 +40,8 @@ class Phase(str, enum.Enum):
         return self in WORKING_PHASES
 
 
-WORKING_PHASES: tuple[Phase, ...] = (Phase.SWEEP, Phase.ANALYSIS, Phase.PRODUCTION, Phase.REPORT)
+WORKING_PHASES: tuple[Phase, ...] = (Phase.SWEEP, Phase.ANALYSIS, Phase.PRODUCTION, Phase.DRIFT,
+                                     Phase.REPORT)
 _TERMINAL_PHASES = frozenset({Phase.COMPLETED})
 
 
@@ -51,14 +55,18 @@ def next_phase(phase: Phase) -> Phase:
 #: `jobs retry` of an earlier phase's job reopens that phase (`resume` goes back to the earliest
 #: phase with unfinished work), and everything after it runs again.
 PHASE_TRANSITIONS: dict[Phase, frozenset[Phase]] = {
-    Phase.SWEEP: frozenset({Phase.PLANNED, Phase.ANALYSIS, Phase.PRODUCTION, Phase.REPORT,
-                            Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED}),
-    Phase.ANALYSIS: frozenset({Phase.SWEEP, Phase.PRODUCTION, Phase.REPORT, Phase.COMPLETED,
-                               Phase.FAILED, Phase.CANCELLED}),
+    Phase.SWEEP: frozenset({Phase.PLANNED, Phase.ANALYSIS, Phase.PRODUCTION, Phase.DRIFT,
+                            Phase.REPORT, Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED}),
+    Phase.ANALYSIS: frozenset({Phase.SWEEP, Phase.PRODUCTION, Phase.DRIFT, Phase.REPORT,
+                               Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED}),
     # PLANNED -> PRODUCTION: `run --phase production --optimal-config FILE` skips the sweep.
-    Phase.PRODUCTION: frozenset({Phase.ANALYSIS, Phase.PLANNED, Phase.REPORT, Phase.COMPLETED,
-                                 Phase.FAILED, Phase.CANCELLED}),
-    Phase.REPORT: frozenset({Phase.PRODUCTION, Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED}),
+    Phase.PRODUCTION: frozenset({Phase.ANALYSIS, Phase.PLANNED, Phase.DRIFT, Phase.REPORT,
+                                 Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED}),
+    # REPORT/COMPLETED -> DRIFT: `sweepfirst drift` on a finished run (or a retried drift job).
+    Phase.DRIFT: frozenset({Phase.PRODUCTION, Phase.REPORT, Phase.COMPLETED, Phase.FAILED,
+                            Phase.CANCELLED}),
+    Phase.REPORT: frozenset({Phase.PRODUCTION, Phase.DRIFT, Phase.COMPLETED, Phase.FAILED,
+                             Phase.CANCELLED}),
     Phase.COMPLETED: frozenset({Phase.REPORT}),
     Phase.FAILED: frozenset({Phase.PLANNED, *WORKING_PHASES}),
     Phase.CANCELLED: frozenset({Phase.PLANNED, *WORKING_PHASES}),
@@ -144,3 +152,8 @@ class JobPhase(str, enum.Enum):
     BASELINE = "baseline"
     #: A single experiment from `sweepfirst train`.
     TRAIN = "train"
+    #: The base model's per-layer representations of a task's dev sample (one per task; runs
+    #: alongside production).
+    REPRESENTATIONS = "representations"
+    #: How one production or baseline model differs from the base model (the drift phase).
+    DRIFT = "drift"

@@ -5,6 +5,7 @@ The YAML can be handed back with `sweepfirst run --phase production --optimal-co
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -19,6 +20,7 @@ import yaml
 from sweepfirst.errors import SpecError
 from sweepfirst.methods import complete_hyperparameters, get_method, validate_hyperparameters
 from sweepfirst.store.models import Selection
+from sweepfirst.vocabulary import EXPORT_SUFFIXES
 
 YAML_NAME = "optimal_hyperparameters.yaml"
 SHELL_NAME = "optimal_hyperparams.sh"
@@ -59,9 +61,16 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def export_variable_prefix(task: str, method: str) -> str:
-    """mrpc + full_finetune -> MRPC_FULLFINETUNE; squad_v2 + lora -> SQUAD_V2_LORA."""
+    """mrpc + full_finetune -> MRPC_FULLFINETUNE; squad_v2 + lora -> SQUAD_V2_LORA; dora -> DORA."""
     task_label = re.sub(r"[^A-Z0-9]+", "_", task.upper()).strip("_")
-    return f"{task_label}_{get_method(method).export_label}"
+    return f"{task_label}_{re.sub(r'[^A-Z0-9]+', '', method.upper())}"
+
+
+def _shell_value(value: Any) -> str:
+    """Lists and mappings (target_modules) as JSON, booleans as the Trainer's CLI spells them."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
 
 
 def write_exports(selections: Mapping[tuple[str, str], Selection], output_dir: Path, *, run_name: str) -> list[Path]:
@@ -85,19 +94,25 @@ def write_exports(selections: Mapping[tuple[str, str], Selection], output_dir: P
         }
         prefix = export_variable_prefix(task, method)
         lines.append(f"# {task}/{method}: {selection.metric}={selection.score} on the {split}")
-        method_info = get_method(method)
         for name, value in _ordered(selection.hyperparameters).items():
-            spec = method_info.hyperparameter(name)
-            suffix = spec.export_suffix if spec else re.sub(r"[^A-Z0-9]+", "_", name.upper())
-            lines.append(f"export {prefix}_{suffix}={shlex.quote(str(value))}")
+            # The seed's suffixes for the seed's names (LR, BS, WU ...); any other swept name in
+            # capitals (GRADIENT_ACCUMULATION_STEPS, LR_SCHEDULER_TYPE, USE_DORA ...).
+            suffix = EXPORT_SUFFIXES.get(name) or re.sub(r"[^A-Z0-9]+", "_", name.upper())
+            lines.append(f"export {prefix}_{suffix}={shlex.quote(_shell_value(value))}")
     yaml_path, shell_path = output_dir / YAML_NAME, output_dir / SHELL_NAME
     _atomic_write(yaml_path, yaml.safe_dump(document, sort_keys=False))
     _atomic_write(shell_path, "\n".join(lines) + "\n")
     return [yaml_path, shell_path]
 
 
-def read_optimal_config(path: Path) -> list[ChosenConfig]:
-    """Read an optimal_hyperparameters.yaml (ours, or written by hand in the same format)."""
+def read_optimal_config(
+    path: Path, peft_definitions: Mapping[str, Mapping[str, Any] | None] | None = None
+) -> list[ChosenConfig]:
+    """Read an optimal_hyperparameters.yaml (ours, or written by hand in the same format).
+
+    ``peft_definitions``: method -> its workflow ``peft:`` block, for methods other than the
+    built-in ones.
+    """
     from sweepfirst.spec import read_yaml_file
 
     raw = read_yaml_file(path, what="optimal-config file")
@@ -113,7 +128,7 @@ def read_optimal_config(path: Path) -> list[ChosenConfig]:
             where = f"{path}: optimal_hyperparameters.{task}.{method}"
             if not isinstance(cell, dict) or not isinstance(cell.get("hyperparameters"), dict):
                 raise SpecError(f"{where} needs a 'hyperparameters' mapping.")
-            info = get_method(method)
+            info = get_method(method, (peft_definitions or {}).get(method))
             validate_hyperparameters(info, cell["hyperparameters"], where=f"{where}.hyperparameters")
             chosen.append(ChosenConfig(task, method, complete_hyperparameters(info, cell["hyperparameters"])))
     return chosen

@@ -61,16 +61,39 @@ def duration(seconds: float | None) -> str:
     return f"{secs} s"
 
 
+def number(value: float | None, *, scientific: bool = False) -> str:
+    """Any other number, the one way the report writes them (tables, tick labels, hyperparameters):
+    integers with thousands separators; a float below 0.01 or from 10,000 up in short scientific
+    form with 3 significant digits (1.91e-3, 8e-4: learning rates read as people write them);
+    other floats with up to 4 significant digits (0.1, 2.5, 0.0625). ``scientific``: the short
+    scientific form for every value (a log axis: 1e-2 beside 5e-3, never 0.01 beside 5e-3)."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return str(value)
+    if not scientific and (isinstance(value, int) or float(value).is_integer() and abs(value) < 1e4):
+        return f"{int(value):,}"
+    if value != 0 and (scientific or abs(value) < 1e-2 or abs(value) >= 1e4):
+        mantissa, exponent = f"{value:.2e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{value:.4g}"
+
+
+def count(value: int | None) -> str:
+    """A count (examples, steps) with thousands separators."""
+    return MISSING if value is None else f"{value:,}"
+
+
+def percent(value: float | None) -> str:
+    """A share as a percentage with one decimal (91.7%)."""
+    return MISSING if value is None else f"{value:.1%}"
+
+
 def hyperparameters(values: Mapping[str, object]) -> str:
-    """``name=value`` pairs in name order; floats in short scientific form (learning rates)."""
+    """``name=value`` pairs in name order, numbers through :func:`number`."""
     parts = []
     for name in sorted(values):
         value = values[name]
-        if isinstance(value, float) and value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e4):
-            text = f"{value:.1e}"
-        elif isinstance(value, float):
-            text = f"{value:g}"
-        else:
-            text = str(value)
+        text = number(value) if isinstance(value, (int, float)) else str(value)
         parts.append(f"{name}={text}")
     return ", ".join(parts) if parts else MISSING

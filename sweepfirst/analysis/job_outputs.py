@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from sweepfirst.analysis.statistics import DegenerateCheck
+    from sweepfirst.analysis.degenerate import DegenerateCheck
 
 PREDICTIONS_FILE = "predictions.jsonl"
 METRICS_FILE = "metrics.json"
@@ -64,9 +64,7 @@ def check_degenerate(predictions: Predictions | None) -> DegenerateCheck | None:
     """`detect_degenerate` on a job's predictions; None when it has none."""
     if predictions is None:
         return None
-    # Imported here: scipy (pulled in by the statistics module) is slow to import, and `status`
-    # needs it only once a production job has finished.
-    from sweepfirst.analysis.statistics import detect_degenerate
+    from sweepfirst.analysis.degenerate import detect_degenerate  # standard library only: fast
 
     return detect_degenerate(predictions.predicted, predictions.labels)
 

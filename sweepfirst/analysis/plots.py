@@ -23,6 +23,7 @@ from sweepfirst.analysis.report_model import (
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 #: Hyperparameters searched on a log scale by convention; their axis is logarithmic.
 LOG_SCALE_NAMES = frozenset({"learning_rate", "lr", "weight_decay", "adam_epsilon"})
@@ -65,10 +66,13 @@ def score_vs_hyperparameters(
                    alpha=0.75, color="#1f77b4", edgecolor="white", linewidth=0.5)
         for trial in chosen_trials:
             if name in trial.hyperparameters and trial.score is not None:
+                # Never clipped by the axes' edge: the chosen trial is often the best, in a corner.
                 ax.scatter([axis.position(trial.hyperparameters[name])], [trial.score],
                            marker="*", s=160, color="#ff7f0e", edgecolor="black", linewidth=0.6,
-                           zorder=3)
+                           zorder=3, clip_on=False)
         ax.set_xlabel(name)
+        # Room around the extreme points, so the star and the scores at the edges stay whole.
+        ax.margins(x=0.08 if axis.categories is None else 0.0, y=0.15)
         ax.grid(True, alpha=0.3)
     for ax in axes[:: min(len(axes), 3)]:
         ax.set_ylabel(f"selection {metric}")
@@ -80,32 +84,73 @@ def score_vs_hyperparameters(
 
 
 def learning_curves(curves: Sequence[LearningCurve], *, title: str) -> bytes | None:
-    """One panel per metric; production runs in colour (one line per seed), sweep runs in grey.
+    """One panel per split and metric, each titled with both: the sweep's trials are scored on
+    the selection split, production on dev, so they never share an axis. Every evaluation is a
+    point; production seeds get a colour, a marker and a line style each (no seed hides another's
+    line), sweep trials are grey. Loss is the evaluation loss on that split, and says so.
 
     Returns ``None`` when there is no curve with points.
     """
     drawn = [c for c in curves if c.points]
-    metrics = sorted({c.metric for c in drawn})
-    if not metrics:
+    if not drawn:
         return None
-    fig, axes = _figure(len(metrics), panel_width=4.2, panel_height=3.0)
-    for ax, metric in zip(axes, metrics):
+    splits = [("sweep", "selection split (sweep trials)"), ("production", "dev split (production seeds)")]
+    # One row per split, its metrics side by side: the score, the eval loss, the train loss.
+    rows = [[(phase, label, metric) for metric in sorted(
+                {c.metric for c in drawn if c.phase == phase},
+                key=lambda m: (m in ("loss", "train_loss"), m == "train_loss"))]
+            for phase, label in splits]
+    rows = [row for row in rows if row]
+    columns = max(len(row) for row in rows)
+    fig, axes = _figure(len(rows) * columns, panel_width=4.0, panel_height=3.0, max_columns=columns)
+    placed = [(ax, panel) for r, row in enumerate(rows) for ax, panel in zip(axes[r * columns:], row)]
+    for ax in axes:
+        ax.set_visible(any(ax is used for used, _ in placed))
+    for ax, (phase, label, metric) in placed:
         sweep_labelled = False
-        for curve in (c for c in drawn if c.metric == metric):
+        seeds = [c for c in drawn if c.phase == phase and c.metric == metric]
+        for index, curve in enumerate(seeds):
             xs, ys = zip(*curve.points)
-            if curve.phase == "production":
-                label = f"seed {curve.seed}" if curve.seed is not None else curve.job_name
-                ax.plot(xs, ys, linewidth=1.6, marker="o", markersize=2.5, label=label)
+            if phase == "production":
+                name = f"seed {curve.seed}" if curve.seed is not None else curve.job_name
+                ax.plot(xs, ys, linewidth=1.4, marker=_MARKERS[index % len(_MARKERS)], markersize=4,
+                        linestyle=_LINE_STYLES[index % len(_LINE_STYLES)], alpha=0.85, label=name)
             else:
-                ax.plot(xs, ys, linewidth=0.8, marker="o", markersize=2.5, color=_BASELINE_COLOR, alpha=0.45,
-                        label=None if sweep_labelled else "sweep trials")
+                ax.plot(xs, ys, linewidth=0.8, marker="o", markersize=2.5, color=_BASELINE_COLOR,
+                        alpha=0.45, label=None if sweep_labelled else "sweep trials")
                 sweep_labelled = True
-        ax.set_title(metric, fontsize=10)
-        ax.set_xlabel(drawn[0].x_label if drawn else "step")
+        shown = {"loss": "eval loss", "train_loss": "train loss"}.get(metric, metric)
+        where = ("of the sweep trials" if phase == "sweep" else "of the production seeds") \
+            if metric == "train_loss" else f"on the {label}"
+        ax.set_title(f"{shown} {where}", fontsize=9)
+        ax.set_ylabel(shown)
+        ax.set_xlabel(drawn[0].x_label)
+        ax.xaxis.set_major_locator(_integer_locator())
+        ax.margins(y=0.12)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="best")
     fig.suptitle(title, fontsize=11)
     return _png(fig)
+
+
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+_LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _number_formatter() -> FuncFormatter:
+    """Tick labels through the report's one number formatter."""
+    from matplotlib.ticker import FuncFormatter
+
+    from sweepfirst.analysis.formatting import number
+
+    return FuncFormatter(lambda value, _position: number(float(value)))
+
+
+def _integer_locator() -> MaxNLocator:
+    """At most 6 whole-number ticks (steps): matplotlib's own locator, so labels never crowd."""
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(nbins=6, integer=True)
 
 
 def seed_points(task: TaskResult) -> bytes:
@@ -221,6 +266,7 @@ class _HyperparameterAxis:
         positive = bool(numbers) and all(v > 0 for v in numbers)
         spans_decades = positive and max(numbers) / min(numbers) >= 100
         self.log = positive and (name.lower() in LOG_SCALE_NAMES or spans_decades)
+        self.numbers = numbers
 
     def position(self, value: HyperparameterValue) -> float:
         if self.categories is None:
@@ -229,15 +275,27 @@ class _HyperparameterAxis:
         return float(self.categories.index(text)) if text in self.categories else math.nan
 
     def apply(self, ax: Axes) -> None:
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+        from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
         if self.log:
             ax.set_xscale("log")
-            # Label 1, 2 and 5 of each decade only: matplotlib's default labels every minor
-            # tick when the range is under a decade, and they overlap.
-            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            # The range is the values' own, padded (a lone trial gets a factor of 2 either side):
+            # matplotlib's automatic limits round out to whole decades, and a panel 3 inches wide
+            # cannot label 1, 2 and 5 of three decades without the labels touching.
+            low, high = min(self.numbers), max(self.numbers)
+            pad = (high / low) ** 0.08 if high > low else 2.0
+            ax.set_xlim(low / pad, high * pad)
+            decades = math.log10(high * pad * pad / low)
+            # Label 1, 2 and 5 of each decade only when the range is short; 1 alone past 2.2
+            # decades. matplotlib's default labels every minor tick under a decade: they overlap.
+            subs = (1.0, 2.0, 5.0) if decades <= 2.2 else (1.0,)
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
             ax.xaxis.set_major_formatter(FuncFormatter(_short_scientific))
             ax.xaxis.set_minor_formatter(NullFormatter())
+        elif self.categories is None:
+            # matplotlib's locator picks at most 5 readable ticks; the formatter is the report's.
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+            ax.xaxis.set_major_formatter(_number_formatter())
         if self.categories is not None:
             ax.set_xticks(range(len(self.categories)))
             ax.set_xticklabels(self.categories, rotation=20 if len(self.categories) > 4 else 0,
@@ -246,6 +304,7 @@ class _HyperparameterAxis:
 
 
 def _short_scientific(value: float, _position: object = None) -> str:
-    """2e-05 -> "2e-5": learning rates read as people write them."""
-    mantissa, exponent = f"{value:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
+    """A log tick (2e-05) as the report writes numbers: "2e-5"."""
+    from sweepfirst.analysis.formatting import number
+
+    return number(value, scientific=True)

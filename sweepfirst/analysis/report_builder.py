@@ -8,11 +8,13 @@ stays in every statistic, which is also shown without it, and a job without a re
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sweepfirst.analysis.drift_facts import DRIFT_JOB_PHASES, drift_report, saved_models
 from sweepfirst.analysis.job_outputs import (
     Predictions,
     check_degenerate,
@@ -22,6 +24,7 @@ from sweepfirst.analysis.job_outputs import (
 )
 from sweepfirst.analysis.report_facts import provenance, run_info
 from sweepfirst.analysis.report_model import (
+    JobBudget,
     LearningCurve,
     MethodComparison,
     MethodResult,
@@ -30,6 +33,7 @@ from sweepfirst.analysis.report_model import (
     TaskResult,
 )
 from sweepfirst.analysis.run_report import FailedJob, RunReport
+from sweepfirst.job_progress import read_progress
 from sweepfirst.states import JobPhase, JobState
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
@@ -43,6 +47,9 @@ if TYPE_CHECKING:
 
 #: Job phases whose runs are scored on dev with a fixed configuration, one per seed.
 PRODUCTION_PHASES = (JobPhase.PRODUCTION.value, JobPhase.TRAIN.value)
+
+#: The learning-curve metric of the training loss (progress.json), drawn beside the eval loss.
+TRAIN_LOSS = "train_loss"
 
 #: Label of a method in the comparison that leaves out every seed where either method's run is
 #: degenerate (both sides lose the seed, so the comparison stays paired).
@@ -68,7 +75,7 @@ class _Recorded:
     @property
     def methods(self) -> list[str]:
         return list(dict.fromkeys([*((self.run.spec or {}).get("methods") or {}),
-                                   *(j.method for j in self.jobs)]))
+                                   *(j.method for j in self.jobs if j.phase not in DRIFT_JOB_PHASES)]))
 
 
 def build_report_data(ctx: Context, run_ref: int | str | None = None) -> RunReport:
@@ -84,7 +91,10 @@ def build_report_data(ctx: Context, run_ref: int | str | None = None) -> RunRepo
     return RunReport(
         run=run_info(run, recorded.events, recorded.selections.values()),
         tasks=tasks,
-        provenance=provenance(run, recorded.jobs, recorded.phase_seconds, ctx.data_dir),
+        provenance=dataclasses.replace(
+            provenance(run, recorded.jobs, recorded.phase_seconds, ctx.data_dir),
+            saved_models=saved_models(recorded.jobs)),
+        drift=drift_report(recorded.jobs),
         phase=run.phase,
         error=run.error,
         failed_jobs=_failed_jobs(recorded.jobs),
@@ -123,8 +133,37 @@ def _task_result(ctx: Context, recorded: _Recorded, task: str) -> TaskResult:
         cell, kept = _method_result(ctx, recorded, task, method, metric, cell_jobs)
         cells.append(cell)
         predictions[method] = kept
+    names = _metric_names(cells, metric.removeprefix("eval_"))
     return TaskResult(task=task, metric=metric.removeprefix("eval_"), methods=tuple(cells),
-                      comparisons=_comparisons(cells, predictions))
+                      comparisons=_comparisons(cells, predictions), metric_names=names,
+                      majority_rate=_majority_rate(cells),
+                      metric_comparisons={name: _metric_comparisons(cells, name) for name in names[1:]})
+
+
+def _metric_names(cells: Sequence[MethodResult], headline: str) -> tuple[str, ...]:
+    """Every metric the production runs recorded, the headline one first."""
+    names = sorted({name for cell in cells for run in cell.production for name in run.metrics})
+    return tuple(dict.fromkeys([headline, *names]))
+
+
+def _majority_rate(cells: Sequence[MethodResult]) -> float | None:
+    """The dev labels' majority-class rate (every run of a task is scored on the same dev set)."""
+    return next((run.degenerate.majority_rate for cell in cells for run in (*cell.production, *cell.baseline)
+                 if run.degenerate is not None), None)
+
+
+def _metric_comparisons(cells: Sequence[MethodResult], metric: str) -> tuple[MethodComparison, ...]:
+    """The paired test over seeds in another metric than the headline one (F1 beside accuracy)."""
+    comparisons = []
+    for a, b in itertools.combinations(cells, 2):
+        in_a = {r.seed: r.metrics[metric] for r in a.production if metric in r.metrics}
+        in_b = {r.seed: r.metrics[metric] for r in b.production if metric in r.metrics}
+        if in_a and in_b:
+            from sweepfirst.analysis.statistics import compare_paired
+
+            comparisons.append(MethodComparison(method_a=a.method, method_b=b.method,
+                                                paired=compare_paired(in_a, in_b)))
+    return tuple(comparisons)
 
 
 def _task_metric(recorded: _Recorded, task: str) -> str:
@@ -157,6 +196,8 @@ def _method_result(ctx: Context, recorded: _Recorded, task: str, method: str, me
         trials=_sweep_trials(recorded, task, method),
         learning_curves=_learning_curves(ctx, jobs, metric),
         choice_note=_choice_note(selection),
+        budget_note=_budget_note(selection),
+        certainty_note=_certainty_note(selection),
     )
     return cell, kept
 
@@ -165,13 +206,32 @@ def _choice_note(selection: Selection | None) -> str | None:
     """"chosen from 1 of 2 planned trials; lost: ..." when the sweep lost trials, else None."""
     if selection is None or selection.trials_planned is None or selection.trials_used is None:
         return None
+    from sweepfirst.analysis.selection import SPEND_KEY, describe_budget, describe_lost
+
+    budget = describe_budget((selection.metrics or {}).get(SPEND_KEY))
     if selection.trials_used >= selection.trials_planned and not selection.lost_trials:
         return None
-    from sweepfirst.analysis.selection import describe_lost
-
     lost = describe_lost(list(selection.lost_trials or []))
     return (f"chosen from {selection.trials_used} of {selection.trials_planned} planned trials"
-            + (f"; lost: {lost}" if lost else ""))
+            + (f"; lost: {lost}" if lost else "") + (f"; {budget}" if budget else ""))
+
+
+def _budget_note(selection: Selection | None) -> str | None:
+    """"budget 24 trials; spent 24 trials, 1,920 training steps, 5.2 min" (None before analysis)."""
+    if selection is None:
+        return None
+    from sweepfirst.analysis.selection import SPEND_KEY, describe_budget
+
+    return describe_budget((selection.metrics or {}).get(SPEND_KEY)) or None
+
+
+def _certainty_note(selection: Selection | None) -> str | None:
+    """How distinguishable the chosen trial was from the runner-up (None before analysis)."""
+    if selection is None:
+        return None
+    from sweepfirst.analysis.selection import CERTAINTY_KEY, describe_certainty
+
+    return describe_certainty((selection.metrics or {}).get(CERTAINTY_KEY)) or None
 
 
 def _seed_runs(ctx: Context, jobs: Sequence[Job],
@@ -185,10 +245,41 @@ def _seed_runs(ctx: Context, jobs: Sequence[Job],
             continue  # listed under failed jobs instead
         predictions = read_predictions(ctx.job_dir(job.output_dir))
         runs.append(SeedRun(seed=job.seed, score=score, job_name=f"job {job.id}",
-                            degenerate=check_degenerate(predictions)))
+                            degenerate=check_degenerate(predictions), metrics=_dev_metrics(job),
+                            budget=_budget(ctx, job)))
         if predictions is not None:
             kept[job.seed] = predictions
     return tuple(runs), kept
+
+
+def _dev_metrics(job: Job) -> dict[str, float]:
+    """The job's recorded scores (not its timings or loss), without the ``eval_`` prefix."""
+    from sweepfirst.analysis.summary import SHOWN_METRIC_SUFFIXES
+
+    return {name.removeprefix("eval_"): float(value) for name, value in (job.metrics or {}).items()
+            if name.startswith("eval_") and not name.endswith(SHOWN_METRIC_SUFFIXES)
+            and isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
+def _budget(ctx: Context, job: Job) -> JobBudget:
+    """Examples, epochs and steps the job trained (its job.json / progress.json) and its wall time."""
+    import json
+
+    from sweepfirst.job_progress import read_progress
+
+    folder = ctx.job_dir(job.output_dir)
+    try:
+        record = json.loads((folder / "job.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = {}
+    progress = read_progress(folder)
+    examples = record.get("num_train_examples") or (progress.num_train_examples if progress else None)
+    steps = record.get("global_step") or (progress.step if progress else None)
+    epochs = (job.hyperparameters or {}).get("num_train_epochs")
+    return JobBudget(train_examples=int(examples) if isinstance(examples, int) else None,
+                     epochs=float(epochs) if isinstance(epochs, (int, float)) else None,
+                     steps=int(steps) if isinstance(steps, int) else None,
+                     wall_seconds=float(job.runtime_s) if job.runtime_s else None)
 
 
 def _score(job: Job, metric: str) -> float | None:
@@ -243,6 +334,14 @@ def _learning_curves(ctx: Context, jobs: Sequence[Job], metric: str) -> tuple[Le
                     metric=name.removeprefix("eval_"), points=points,
                     seed=job.seed if job.phase in PRODUCTION_PHASES else None,
                 ))
+        progress = read_progress(ctx.job_dir(job.output_dir))
+        if progress is not None and progress.train_loss:
+            curves.append(LearningCurve(
+                job_name=f"job {job.id}",
+                phase="sweep" if job.phase == JobPhase.SWEEP.value else "production",
+                metric=TRAIN_LOSS, points=tuple((float(step), float(loss)) for step, loss in progress.train_loss),
+                seed=job.seed if job.phase in PRODUCTION_PHASES else None,
+            ))
     return tuple(curves)
 
 
@@ -298,7 +397,7 @@ def _failed_jobs(jobs: Sequence[Job]) -> tuple[FailedJob, ...]:
     listed = []
     for job in jobs:
         unscored = (job.state == JobState.SUCCEEDED.value and job.phase != JobPhase.SWEEP.value
-                    and job.score is None)
+                    and job.phase not in DRIFT_JOB_PHASES and job.score is None)
         if job.state not in unfinished and not unscored:
             continue
         error = (job.error or "").strip().splitlines()

@@ -12,11 +12,12 @@ import re
 
 from sweepfirst.analysis import formatting as fmt
 from sweepfirst.analysis import plots
+from sweepfirst.analysis.degenerate import NEAR_DOMINANT_SHARE, NEAR_MAJORITY_MARGIN
 from sweepfirst.analysis.report_model import (
     MethodResult,
+    Provenance,
     ReportData,
     SeedExampleTests,
-    SeedRun,
     TaskResult,
 )
 from sweepfirst.analysis.statistics import PairedComparison, SeedSummary
@@ -84,7 +85,9 @@ def build_document(data: ReportData) -> Document:
         _hyperparameter_section(data),
         _learning_curve_section(data),
         _seed_points_section(data),
+        _budget_section(data),
         _degenerate_section(data),
+        *_drift_sections(data),
         _provenance_section(data),
     )
     return Document(title=f"sweepfirst report: {data.run.name}", alerts=_alerts(data),
@@ -106,6 +109,14 @@ def _alerts(data: ReportData) -> tuple[Callout, ...]:
                     f"{task.task} / {cell.method}: the configuration was {cell.choice_note}; the "
                     "comparison is less certain than the design intended."
                 ))
+    near = data.near_degenerate_runs
+    if near:
+        listed = "; ".join(f"{task} / {method} {kind} seed {run.seed}: {run.near_degenerate}"
+                           for task, method, kind, run in near[:4])
+        more = f"; and {len(near) - 4} more" if len(near) > 4 else ""
+        alerts.append(Callout(
+            f"{len(near)} run{'s' if len(near) != 1 else ''} nearly degenerate (the model mostly "
+            f"answers one class; see Degenerate runs): {listed}{more}."))
     flagged = data.flagged_runs
     if flagged:
         alerts.append(Callout(
@@ -141,23 +152,44 @@ def _summary_section(data: ReportData) -> Section:
     for task in data.tasks:
         for cell in task.methods:
             n_flagged = sum(run.flagged for run in cell.production)
-            rows.append((
-                task.task, cell.method, task.metric,
-                *_summary_cells(cell.summary),
-                _without_flagged(cell, n_flagged),
-            ))
+            for metric in task.metric_names or (task.metric,):
+                headline = metric == task.metric
+                summary = cell.summary if headline else cell.metric_summary(metric)
+                rows.append((
+                    task.task, cell.method, metric,
+                    *_summary_cells(summary),
+                    fmt.score(task.majority_rate),
+                    _without_flagged(cell, n_flagged) if headline else _metric_without_flagged(
+                        cell, metric, n_flagged),
+                ))
     table = Table(
         ("Task", "Method", "Metric", "n", "Mean ± std", "95% CI", "Min – max",
-         "Without flagged runs"),
+         "Majority-class rate", "Without flagged runs"),
         tuple(rows),
     )
     notes = _summary_notes(data)
     intro = Paragraph(
         "Production scores on the dev set, one training run per seed with the configuration the "
-        "sweep chose. The 95% CI uses the t distribution over seeds: it says how much the mean "
-        "would move if the method were trained again, not how it would fare on other data."
+        "sweep chose, in every metric the task reports. The 95% CI uses the t distribution over "
+        "seeds: it says how much the mean would move if the method were trained again, not how it "
+        "would fare on other data. The majority-class rate is the accuracy of always answering "
+        "the most common dev label: a score near it means the model learned little."
     )
     return Section("Summary", "summary", (intro, table, *notes))
+
+
+
+def _metric_without_flagged(cell: MethodResult, metric: str, n_flagged: int) -> str:
+    if n_flagged == 0:
+        return "none flagged"
+    kept = [r.metrics[metric] for r in cell.production if not r.flagged and metric in r.metrics]
+    if not kept:
+        return "all runs flagged"
+    from sweepfirst.analysis.statistics import summarize_seeds
+
+    summary = summarize_seeds(kept)
+    return (f"n={summary.n}: {fmt.mean_std(summary.mean, summary.std)}, "
+            f"CI {fmt.interval(summary.ci_low, summary.ci_high)}")
 
 
 def _summary_cells(summary: SeedSummary | None) -> tuple[str, str, str, str]:
@@ -204,18 +236,22 @@ def _comparison_section(data: ReportData) -> Section:
         compared = True
         blocks.append(Subheading(f"{task.task} ({task.metric})"))
         rows = []
-        for comparison in task.comparisons:
-            p = comparison.paired
-            rows.append((
-                f"{comparison.method_a} − {comparison.method_b}",
-                _seed_list(p.seeds),
-                fmt.signed(p.mean_difference),
-                fmt.interval(p.ci_low, p.ci_high, sign=True),
-                fmt.p_value(p.p_value),
-                fmt.effect(p.cohens_dz),
-            ))
-        blocks.append(Table(("A − B", "Paired seeds", "Mean difference", "95% CI", "p (paired t)",
-                             "d_z"), tuple(rows), caption="Across seeds"))
+        in_metrics = [(task.metric, task.comparisons),
+                      *((m, task.metric_comparisons.get(m, ())) for m in task.metric_names[1:])]
+        for metric, comparisons in in_metrics:
+            for comparison in comparisons:
+                p = comparison.paired
+                rows.append((
+                    f"{comparison.method_a} − {comparison.method_b}",
+                    metric,
+                    _seed_list(p.seeds),
+                    fmt.signed(p.mean_difference),
+                    fmt.interval(p.ci_low, p.ci_high, sign=True),
+                    fmt.p_value(p.p_value),
+                    fmt.effect(p.cohens_dz),
+                ))
+        blocks.append(Table(("A − B", "Metric", "Paired seeds", "Mean difference", "95% CI",
+                             "p (paired t)", "d_z"), tuple(rows), caption="Across seeds, every metric"))
         for comparison in task.comparisons:
             blocks.extend(_comparison_notes(comparison.method_a, comparison.method_b,
                                             comparison.paired))
@@ -224,7 +260,9 @@ def _comparison_section(data: ReportData) -> Section:
                 blocks.append(_per_seed_table(comparison.method_a, comparison.method_b,
                                               comparison.per_seed))
     if not compared:
-        blocks.append(Paragraph("No task has two methods to compare."))
+        blocks.append(Paragraph(
+            "Nothing to compare: no task has production runs of two methods. Add a second method "
+            "to the workflow's `methods` (for example `full_finetune` beside `lora`) and run it."))
     return Section("Method comparison", "comparison", tuple(blocks))
 
 
@@ -290,7 +328,34 @@ def _sweep_value_section(data: ReportData) -> Section:
         "mean well below the selection score means the sweep picked partly on noise. "
         "Tuned − default compares against the method's default hyperparameters, paired by seed."
     )
-    return Section("What the sweep bought", "sweep-value", (intro, table))
+    budgets = [f"{task.task} / {cell.method}: {cell.budget_note}." for task in data.tasks
+               for cell in task.methods if cell.budget_note]
+    if not any(cell.baseline for _, cell in _cells(data)) and not any(
+            cell.selection_score is not None for _, cell in _cells(data)):
+        return Section("What the sweep bought", "sweep-value", (Paragraph(
+            "Not measured: this run has neither a sweep score nor runs with default "
+            "hyperparameters. This section compares the tuned configuration against the "
+            "method's defaults, paired by seed; run the workflow with `baseline: true` (or "
+            "`--set baseline=true`) to fill it."),))
+    if not any(cell.baseline for _, cell in _cells(data)):
+        table = Table(table.headers[:6], tuple(row[:6] for row in rows))
+        intro = Paragraph(
+            "The selection score is the chosen trial's score on the selection split; production "
+            "trains the same configuration on all of train and scores the dev set. A production "
+            "mean well below the selection score means the sweep picked partly on noise. "
+            "What tuning gained over the methods' default hyperparameters is not measured: the "
+            "workflow ran no baseline; set `baseline: true` (or `--set baseline=true`) to measure it.")
+    blocks: list[Block] = [intro, table]
+    if budgets:
+        blocks.append(Paragraph("Sweep budgets and what each sweep spent: " + " ".join(budgets)))
+    certainty = [f"{task.task} / {cell.method}: {cell.certainty_note}." for task in data.tasks
+                 for cell in task.methods if cell.certainty_note]
+    if certainty:
+        blocks.append(Paragraph(
+            "How sure each choice is (selection accuracy with its 95% Wilson interval; the chosen "
+            "trial against the runner-up by McNemar's exact test on the same selection examples): "
+            + " ".join(certainty)))
+    return Section("What the sweep bought", "sweep-value", tuple(blocks))
 
 
 def _hyperparameter_section(data: ReportData) -> Section:
@@ -307,7 +372,10 @@ def _hyperparameter_section(data: ReportData) -> Section:
             blocks.append(Figure(_slug("sweep", task.task, cell.method), png,
                                  f"{task.task} / {cell.method}: {len(cell.trials)} trials"))
     if len(blocks) == 1:
-        blocks.append(Paragraph("No sweep trial finished with a score."))
+        blocks.append(Paragraph(
+            "Nothing to plot: no sweep trial finished with a score (a run handed its "
+            "configuration with `--optimal-config` has no sweep). Run the sweep phase "
+            "(`sweepfirst run WORKFLOW`) to fill this section."))
     return Section("Score vs hyperparameters", "hyperparameters", tuple(blocks))
 
 
@@ -319,7 +387,10 @@ def _learning_curve_section(data: ReportData) -> Section:
             blocks.append(Figure(_slug("curves", task.task, cell.method), png,
                                  f"{task.task} / {cell.method}: learning curves"))
     if not blocks:
-        blocks.append(Paragraph("No learning curves were recorded."))
+        blocks.append(Paragraph(
+            "Nothing to plot: no job recorded its evaluations (metrics.json in its folder). Every "
+            "job writes them when it finishes; `training.evaluations_per_epoch` sets how many "
+            "points each curve gets."))
     return Section("Learning curves", "learning-curves", tuple(blocks))
 
 
@@ -329,29 +400,93 @@ def _seed_points_section(data: ReportData) -> Section:
         if any(cell.production for cell in task.methods):
             blocks.append(Figure(_slug("seeds", task.task), plots.seed_points(task),
                                  f"{task.task}: per-seed production scores"))
-    rows = tuple(
-        (task.task, cell.method, _seed_scores(cell.production), _seed_scores(cell.baseline))
-        for task, cell in _cells(data)
-    )
-    blocks.append(Table(("Task", "Method", "Production (seed: score)",
-                         "Default hyperparameters (seed: score)"), rows,
-                        caption="⚑ marks a degenerate run"))
+    for task in data.tasks:
+        names = task.metric_names or (task.metric,)
+        rows = tuple(
+            (cell.method, kind, str(run.seed),
+             *(fmt.score(run.metrics.get(name, run.score if name == task.metric else None))
+               for name in names),
+             fmt.score(task.majority_rate),
+             "degenerate ⚑" if run.flagged else ("nearly degenerate" if run.near_degenerate else ""))
+            for cell in task.methods
+            for kind, runs in (("production", cell.production), ("default hyperparameters", cell.baseline))
+            for run in sorted(runs, key=lambda r: r.seed)
+        )
+        if rows:
+            blocks.append(Table(("Method", "Kind", "Seed", *names, "Majority-class rate", "Flag"), rows,
+                                caption=f"{task.task}: every run on the dev set"))
     return Section("Per-seed scores", "seeds", tuple(blocks))
+
+
+def _budget_section(data: ReportData) -> Section:
+    """What each method trained on and the time it took: the budget a paper states."""
+    rows = []
+    for task, cell in _cells(data):
+        for kind, runs in (("production", cell.production), ("default hyperparameters", cell.baseline)):
+            budgets = [r.budget for r in runs if r.budget is not None]
+            if not budgets:
+                continue
+            examples = {b.train_examples for b in budgets}
+            epochs = {b.epochs for b in budgets}
+            steps = [b.steps for b in budgets if b.steps is not None]
+            walls = [b.wall_seconds for b in budgets if b.wall_seconds is not None]
+            rows.append((
+                task.task, cell.method, kind, str(len(budgets)),
+                fmt.count(examples.pop()) if len(examples) == 1 else fmt.MISSING,
+                fmt.number(epochs.pop()) if len(epochs) == 1 else fmt.MISSING,
+                fmt.count(round(sum(steps) / len(steps))) if steps else fmt.MISSING,
+                fmt.duration(sum(walls) / len(walls)) if walls else fmt.MISSING,
+                fmt.duration(sum(walls)) if walls else fmt.MISSING,
+            ))
+    if not rows:
+        return Section("Training budget and time", "budget", (Paragraph(
+            "Not recorded: no production job has finished yet. Each finished job records the "
+            "examples it trained on, its epochs, steps and wall time; resume the run to fill this."),))
+    intro = Paragraph(
+        "What each job trained (training examples, epochs, optimizer steps) and its wall time "
+        "(loading and evaluation included, summed over attempts), per method. Sweep budgets are "
+        "under What the sweep bought; compute per phase under Provenance.")
+    return Section("Training budget and time", "budget", (intro, Table(
+        ("Task", "Method", "Kind", "Jobs", "Train examples", "Epochs", "Steps per job",
+         "Wall time per job", "Wall time in all"), tuple(rows))))
 
 
 def _degenerate_section(data: ReportData) -> Section:
     flagged = data.flagged_runs
     unchecked = sum(run.degenerate is None for _, cell in _cells(data) for run in cell.production)
     blocks: list[Block] = []
+    blocks.append(Paragraph(
+        f"A run is degenerate when one class takes at least 95% of its predictions or its accuracy "
+        f"is no more than 1 point above the majority-class rate; nearly degenerate when one class "
+        f"takes at least {NEAR_DOMINANT_SHARE:.0%} or its accuracy is within "
+        f"{NEAR_MAJORITY_MARGIN * 100:.0f} points of the majority-class rate. Degenerate runs are "
+        "shown apart in the summary; nearly degenerate ones stay in every statistic, with this "
+        "warning."))
     if flagged:
         blocks.append(Table(
             ("Task", "Method", "Kind", "Seed", "Score", "Reason"),
             tuple((task, method, kind, str(run.seed), fmt.score(run.score),
                    run.degenerate.reason if run.degenerate else "")
                   for task, method, kind, run in flagged),
+            caption="Degenerate runs",
         ))
     else:
         blocks.append(Paragraph("No run was flagged as degenerate."))
+    near = data.near_degenerate_runs
+    if near:
+        blocks.append(Callout(
+            f"{len(near)} run{'s' if len(near) != 1 else ''} nearly degenerate: the model mostly "
+            "answers one class; its score says little more than the majority-class rate does."))
+        blocks.append(Table(
+            ("Task", "Method", "Kind", "Seed", "Score", "Predicted class share", "Majority-class rate",
+             "Why"),
+            tuple((task, method, kind, str(run.seed), fmt.score(run.score),
+                   fmt.percent(run.degenerate.dominant_share) if run.degenerate else fmt.MISSING,
+                   fmt.percent(run.degenerate.majority_rate) if run.degenerate else fmt.MISSING,
+                   run.near_degenerate or "")
+                  for task, method, kind, run in near),
+            caption="Nearly degenerate runs",
+        ))
     if unchecked:
         blocks.append(Callout(
             f"{unchecked} production run{'s' if unchecked != 1 else ''} had no predictions "
@@ -381,21 +516,28 @@ def _provenance_section(data: ReportData) -> Section:
                   for c in prov.phase_costs),
             caption="Compute per phase",
         ))
+    blocks.extend(_saved_model_blocks(prov))
     if prov.package_versions:
         blocks.append(Table(("Package", "Version"), tuple(sorted(prov.package_versions.items())),
                             caption="Package versions"))
     return Section("Provenance", "provenance", tuple(blocks))
 
 
+def _drift_sections(data: ReportData) -> tuple[Section, ...]:
+    # Imported here: report_drift lays out its blocks with this module's classes.
+    from sweepfirst.analysis.report_drift import drift_sections
+
+    return drift_sections(data)
+
+
+def _saved_model_blocks(prov: Provenance) -> tuple[Block, ...]:
+    from sweepfirst.analysis.report_drift import saved_model_blocks
+
+    return saved_model_blocks(prov)
+
+
 def _cells(data: ReportData) -> list[tuple[TaskResult, MethodResult]]:
     return [(task, cell) for task in data.tasks for cell in task.methods]
-
-
-def _seed_scores(runs: tuple[SeedRun, ...]) -> str:
-    if not runs:
-        return fmt.MISSING
-    return ", ".join(f"{r.seed}: {fmt.score(r.score)}{' ⚑' if r.flagged else ''}"
-                     for r in sorted(runs, key=lambda r: r.seed))
 
 
 def _seed_list(seeds: tuple[int, ...]) -> str:

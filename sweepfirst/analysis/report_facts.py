@@ -21,7 +21,8 @@ from sweepfirst.store.models import Job, Run, RunEvent, Selection
 JOBS_OF_PHASE: dict[str, tuple[str, ...]] = {
     Phase.SWEEP.value: (JobPhase.SWEEP.value,),
     Phase.PRODUCTION.value: (JobPhase.PRODUCTION.value, JobPhase.BASELINE.value,
-                             JobPhase.TRAIN.value),
+                             JobPhase.TRAIN.value, JobPhase.REPRESENTATIONS.value),
+    Phase.DRIFT.value: (JobPhase.DRIFT.value,),
 }
 
 RECOMPUTED = "recomputed when the report was written"
@@ -148,7 +149,8 @@ def _hardware(recorded: Mapping[str, Any], jobs: Sequence[Job]) -> str:
         parts.append("jobs ran on " + ", ".join(f"{d} × {n}" for d, n in sorted(devices.items())))
     if ran and not any(_on_accelerator(j) for j in ran):
         total = sum(j.runtime_s or 0.0 for j in ran)
-        parts.append(f"no accelerator: {fmt.duration(total)} of CPU job time in all")
+        # Wall time summed over jobs, not CPU time: a job waiting on I/O or sharing cores counts whole.
+        parts.append(f"no accelerator: jobs ran on CPU, {fmt.duration(total)} of job wall time in all")
     return "; ".join(parts) or "not recorded"
 
 

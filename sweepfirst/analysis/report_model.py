@@ -40,6 +40,7 @@ from sweepfirst.analysis.statistics import (
     mcnemar,
     summarize_seeds,
 )
+from sweepfirst.drift.compare import DriftReport
 
 #: A hyperparameter value as the sweep recorded it.
 HyperparameterValue = float | int | str | bool
@@ -84,6 +85,17 @@ class RunInfo(_Serializable):
 
 
 @dataclasses.dataclass(frozen=True)
+class JobBudget(_Serializable):
+    """What one job trained and how long it took (``None`` where not recorded)."""
+
+    train_examples: int | None
+    epochs: float | None
+    steps: int | None
+    #: Wall time of the job, summed over its attempts (loading and evaluation included).
+    wall_seconds: float | None
+
+
+@dataclasses.dataclass(frozen=True)
 class SeedRun(_Serializable):
     """One training run of a fixed configuration: its seed and its dev-set score."""
 
@@ -92,6 +104,14 @@ class SeedRun(_Serializable):
     job_name: str | None = None
     #: The degenerate-prediction check of this run; ``None`` when predictions were not kept.
     degenerate: DegenerateCheck | None = None
+    #: Every dev metric the job recorded, without the ``eval_`` prefix (accuracy, f1, HasAns_f1...).
+    metrics: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    budget: JobBudget | None = None
+
+    @property
+    def near_degenerate(self) -> str | None:
+        """The near-degenerate warning of this run (`analysis.degenerate`), or None."""
+        return self.degenerate.near_degenerate if self.degenerate is not None else None
 
     @property
     def flagged(self) -> bool:
@@ -144,6 +164,10 @@ class MethodResult(_Serializable):
     learning_curves: tuple[LearningCurve, ...] = ()
     #: "chosen from k of n planned trials; lost: ..." when the sweep lost trials (else None).
     choice_note: str | None = None
+    #: "budget 24 trials; spent 24 trials, 1,920 training steps, 5.2 min" (None without a sweep).
+    budget_note: str | None = None
+    #: "trial 3 (0.774, 95% CI ...) against runner-up trial 1 (...): not distinguishable ..."
+    certainty_note: str | None = None
 
     @property
     def scores_by_seed(self) -> dict[int, float]:
@@ -169,6 +193,12 @@ class MethodResult(_Serializable):
     @property
     def baseline_summary(self) -> SeedSummary | None:
         return _summary(self.baseline)
+
+    def metric_summary(self, metric: str, *, baseline: bool = False) -> SeedSummary | None:
+        """One metric's summary over the production (or baseline) runs that recorded it."""
+        values = [r.metrics[metric] for r in (self.baseline if baseline else self.production)
+                  if metric in r.metrics]
+        return summarize_seeds(values) if values else None
 
     @property
     def sweep_gain(self) -> PairedComparison | None:
@@ -241,6 +271,13 @@ class TaskResult(_Serializable):
     metric: str
     methods: tuple[MethodResult, ...]
     comparisons: tuple[MethodComparison, ...] = ()
+    #: Every dev metric the task's production runs recorded, headline first (accuracy, f1; for
+    #: SQuAD exact, f1, HasAns_exact, ...); per-metric comparisons are keyed by these names.
+    metric_names: tuple[str, ...] = ()
+    #: Share of the dev labels in the most common class: the score of always answering it.
+    majority_rate: float | None = None
+    #: metric -> comparisons in that metric (the headline metric's are ``comparisons``).
+    metric_comparisons: Mapping[str, tuple[MethodComparison, ...]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,6 +288,21 @@ class PhaseCost(_Serializable):
     wall_seconds: float | None
     accelerator_seconds: float | None
     jobs: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedModel(_Serializable):
+    """A production or baseline job's final model, kept in its folder (peft: the adapter)."""
+
+    job_name: str
+    phase: str
+    task: str
+    method: str
+    seed: int
+    path: str
+    #: "full" or "adapter".
+    kind: str
+    sha256: str | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,6 +319,8 @@ class Provenance(_Serializable):
     phase_costs: tuple[PhaseCost, ...] = ()
     #: Whether the working tree had uncommitted changes; ``None`` when unknown.
     git_dirty: bool | None = None
+    #: The production and baseline models kept in their job folders (path and weights hash).
+    saved_models: tuple[SavedModel, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,6 +331,8 @@ class ReportData(_Serializable):
     tasks: tuple[TaskResult, ...]
     provenance: Provenance
     generated_at: dt.datetime | None = None
+    #: How fine-tuning changed the models ("How the model changed"); None without drift jobs.
+    drift: DriftReport | None = None
 
     @property
     def flagged_runs(self) -> tuple[tuple[str, str, str, SeedRun], ...]:
@@ -287,6 +343,13 @@ class ReportData(_Serializable):
                 for kind, runs in (("production", cell.production), ("baseline", cell.baseline)):
                     found.extend((task.task, cell.method, kind, r) for r in runs if r.flagged)
         return tuple(found)
+
+    @property
+    def near_degenerate_runs(self) -> tuple[tuple[str, str, str, SeedRun], ...]:
+        """Every nearly degenerate run (see `analysis.degenerate`), as `flagged_runs` lists them."""
+        return tuple((task.task, cell.method, kind, r) for task in self.tasks for cell in task.methods
+                     for kind, runs in (("production", cell.production), ("baseline", cell.baseline))
+                     for r in runs if r.near_degenerate)
 
 
 def _summary(runs: tuple[SeedRun, ...]) -> SeedSummary | None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal
 
 from sweepfirst.analysis import formatting as fmt
-from sweepfirst.analysis.report import ReportFormat, write_report
+from sweepfirst.analysis.report import ReportFormat, _write_atomic, write_report
 from sweepfirst.analysis.report_document import (
     Callout,
     Document,
@@ -100,7 +101,20 @@ def _failed_section(data: RunReport) -> Section:
     return Section("Failed jobs", "failed", (intro, table))
 
 
-def write_run_report(data: ReportData, output_dir: Path, fmt_name: ReportFormat = "html") -> Path:
+#: The LaTeX summary's file name, written beside every report.
+LATEX_NAME = "summary.tex"
+
+
+def write_run_report(data: ReportData, output_dir: Path, fmt_name: ReportFormat | Literal["latex"] = "html") -> Path:
     """`write_report` with `build_run_document`: ``report.html`` (or ``report.md`` and its PNGs)
-    and ``report.json`` in ``output_dir``, each written atomically; returns the report."""
+    and ``report.json`` in ``output_dir``, each written atomically, and the summary as LaTeX
+    tables (``summary.tex``) beside them; returns the report (``latex``: ``summary.tex`` alone)."""
+    from sweepfirst.analysis.render_latex import summary_latex
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    latex = output_dir / LATEX_NAME
+    _write_atomic(latex, summary_latex(data).encode("utf-8"))
+    if fmt_name == "latex":
+        return latex
     return write_report(data, output_dir, fmt_name, build=build_run_document)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,9 @@ from sweepfirst.states import JobState
 from sweepfirst.store import runs as run_store
 from sweepfirst.store.jobs import config_hash
 from sweepfirst.store.models import Run
+
+if TYPE_CHECKING:
+    from sweepfirst.analysis.selection_uncertainty import SelectionUncertainty
 
 
 def selection_split_label(workflow: Workflow) -> str:
@@ -41,6 +45,34 @@ def planned_trial_count(workflow: Workflow, task: str, method: str, trials_seen:
     return max(total, trials_seen) if total is not None else trials_seen
 
 
+#: The key of a selection's metrics that records the sweep's budget and what it spent.
+SPEND_KEY = "sweep_budget"
+#: Where the selection uncertainty rides along in the selection's metrics JSON (no schema change).
+CERTAINTY_KEY = "selection_uncertainty"
+
+
+def budget_record(workflow: Workflow, method: str, trials: list[Trial]) -> dict[str, Any]:
+    """The cell's budget (as the workflow states it) and what its sweep spent, as JSON values."""
+    from sweepfirst.engine.planner import sweep_spend
+
+    budget = workflow.method_budget(method)
+    spend = sweep_spend(trials)
+    run_cap = workflow.methods[method].sweep.get("run_cap")
+    stated = budget.describe() if budget is not None else (f"run_cap {run_cap}" if run_cap else "the whole space")
+    return {"budget": stated, "trials": spend.trials, "train_steps": spend.train_steps,
+            "seconds": round(spend.seconds, 1)}
+
+
+def describe_budget(record: Mapping[str, Any] | None) -> str:
+    """``budget 24 trials; spent 24 trials, 1,920 training steps, 5.2 min``."""
+    if not record:
+        return ""
+    from sweepfirst.search.budget import Spend
+
+    spend = Spend(int(record.get("trials", 0)), int(record.get("train_steps", 0)), float(record.get("seconds", 0.0)))
+    return f"budget {record.get('budget')}; spent {spend.describe()}"
+
+
 def _lost(trial: Trial) -> dict[str, Any]:
     """A planned trial that produced no score: which, in what state, and the first line of why."""
     errors = [j.error for j in trial.jobs if j.error]
@@ -55,12 +87,16 @@ def describe_lost(lost: list[dict[str, Any]]) -> str:
                      for t in lost)
 
 
-def choose_configurations(session: Session, run: Run, workflow: Workflow) -> list[str]:
+def choose_configurations(
+    session: Session, run: Run, workflow: Workflow, job_dir: Callable[[str], Path] | None = None
+) -> list[str]:
     """Record the best trial of every sweep cell; return one line per choice for the console.
 
     The best is the highest (or lowest) mean score over the trial's sweep seeds; ties go to the
     earlier trial so the choice does not depend on completion order. A choice made from fewer
-    trials than the sweep planned says so, and names the trials that were lost.
+    trials than the sweep planned says so, and names the trials that were lost. With ``job_dir``
+    (a job's output folder from its relative path), the choice also states how sure it is: an
+    interval per trial and the chosen trial against the runner-up (``selection_uncertainty``).
     """
     from sweepfirst.engine.planner import sweep_trials
 
@@ -84,6 +120,8 @@ def choose_configurations(session: Session, run: Run, workflow: Workflow) -> lis
             sign = 1.0 if metric.goal == "maximize" else -1.0
             best = max(trials, key=lambda t: (sign * (t.score if t.score is not None else -math.inf), -t.index))
             succeeded = [j for j in best.jobs if j.state == JobState.SUCCEEDED.value]
+            spend = budget_record(workflow, method, every)
+            certainty = _certainty(metric.name, metric.goal, trials, job_dir)
             run_store.save_selection(
                 session,
                 run.id,
@@ -93,7 +131,10 @@ def choose_configurations(session: Session, run: Run, workflow: Workflow) -> lis
                 config_hash=config_hash(best.hyperparameters),
                 metric=metric.name,
                 score=best.score,
-                metrics=_mean_metrics([j.metrics for j in succeeded]),
+                # The budget and its spend ride along in the metrics JSON (no schema change);
+                # exports read only the eval_ keys.
+                metrics={**_mean_metrics([j.metrics for j in succeeded]), SPEND_KEY: spend,
+                         **({CERTAINTY_KEY: certainty.to_json()} if certainty else {})},
                 split=workflow.selection.split,
                 source="sweep",
                 trials_planned=planned,
@@ -104,5 +145,26 @@ def choose_configurations(session: Session, run: Run, workflow: Workflow) -> lis
                     f"{len(judged)} of {planned} planned trials")
             if lost:
                 line += f"; lost: {describe_lost(lost)}"
+            line += f"; {describe_budget(spend)}"
             lines.append(line)
+            if certainty is not None:
+                lines.append(f"{task}/{method}: {certainty.sentence()}")
     return lines
+
+
+def _certainty(metric: str, goal: str, trials: list[Trial],
+               job_dir: Callable[[str], Path] | None) -> SelectionUncertainty | None:
+    """How distinguishable the chosen trial is, from the finished trials' own predictions."""
+    if job_dir is None:
+        return None
+    from sweepfirst.analysis.selection_uncertainty import load_trial, measure
+
+    scored = [load_trial(t.index, t.score, [job_dir(j.output_dir) for j in t.jobs
+                                            if j.state == JobState.SUCCEEDED.value])
+              for t in trials if t.score is not None]
+    return measure(metric, goal, scored)
+
+
+def describe_certainty(record: Mapping[str, Any] | None) -> str:
+    """The stored sentence ("trial 3 (0.774, 95% CI ...) against runner-up ..."), or ''."""
+    return str(record.get("sentence", "")) if isinstance(record, Mapping) else ""

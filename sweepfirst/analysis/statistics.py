@@ -18,11 +18,13 @@ JSON and reads like a bug.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+# The degenerate-run rule needs no numpy or scipy: it lives apart, so `status` can apply it fast.
+from sweepfirst.analysis.degenerate import DegenerateCheck, detect_degenerate  # noqa: F401
 
 
 def _stats():  # scipy takes ~1 s to import; `status` must not pay it unless it computes
@@ -140,23 +142,6 @@ class McNemarResult(_ToDict):
     chi2_statistic: float | None
     chi2_p_value: float | None
     note: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class DegenerateCheck(_ToDict):
-    """Whether one run collapsed to (nearly) a single predicted class."""
-
-    is_degenerate: bool
-    n_examples: int
-    #: The class predicted most often and the share of predictions it takes.
-    dominant_class: int
-    dominant_share: float
-    accuracy: float
-    #: The most frequent label and its share: the accuracy of always predicting it.
-    majority_class: int
-    majority_rate: float
-    #: One sentence: why the run was flagged, or why it looks healthy.
-    reason: str
 
 
 def summarize_seeds(scores: Sequence[float]) -> SeedSummary:
@@ -344,55 +329,6 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemarResult:
     )
 
 
-def detect_degenerate(
-    predictions: Sequence[int],
-    labels: Sequence[int],
-    *,
-    dominant_share: float = 0.95,
-    tolerance: float = 0.01,
-) -> DegenerateCheck:
-    """Flag a classification run that learned nothing useful.
-
-    A run is degenerate when one class takes at least ``dominant_share`` of its predictions
-    (it collapsed onto a class), or when its accuracy is no better than ``tolerance`` above the
-    majority-class rate of the labels (it does no better than always answering the most common
-    label). Accuracy *below* the majority rate is flagged too: such a run is worse than the
-    constant answer. Such runs still count in the summary, but the report shows the summary
-    without them as well, because one collapsed seed can dominate a mean over three.
-    """
-    preds = list(predictions)
-    golds = list(labels)
-    if len(preds) != len(golds):
-        raise ValueError(
-            f"predictions ({len(preds)}) and labels ({len(golds)}) must have the same length."
-        )
-    if not preds:
-        raise ValueError("detect_degenerate needs at least one prediction.")
-    n = len(preds)
-    dominant_class, dominant_count = _most_common(preds)
-    majority_class, majority_count = _most_common(golds)
-    share = dominant_count / n
-    majority_rate = majority_count / n
-    accuracy = sum(p == g for p, g in zip(preds, golds)) / n
-
-    collapsed = share >= dominant_share
-    trivial = accuracy <= majority_rate + tolerance
-    if collapsed:
-        reason = (f"{share:.1%} of predictions are class {dominant_class} "
-                  f"(threshold {dominant_share:.0%}): the run collapsed onto one class.")
-    elif trivial:
-        reason = (f"Accuracy {accuracy:.1%} is no better than always predicting class "
-                  f"{majority_class} ({majority_rate:.1%}, tolerance {tolerance:.1%}).")
-    else:
-        reason = (f"Healthy: the most frequent prediction takes {share:.1%} and accuracy "
-                  f"{accuracy:.1%} beats the majority-class rate {majority_rate:.1%}.")
-    return DegenerateCheck(
-        is_degenerate=collapsed or trivial, n_examples=n, dominant_class=dominant_class,
-        dominant_share=share, accuracy=accuracy, majority_class=majority_class,
-        majority_rate=majority_rate, reason=reason,
-    )
-
-
 def _power_note(n: int) -> str:
     seeds = "seed" if n == 1 else "seeds"
     return (
@@ -400,13 +336,6 @@ def _power_note(n: int) -> str:
         "differences several times larger than the seed-to-seed spread, so a large p-value is "
         "not evidence that the methods are equal."
     )
-
-
-def _most_common(values: list[int]) -> tuple[int, int]:
-    # Ties go to the smallest class so the result does not depend on input order.
-    counts = Counter(values)
-    top = max(counts.values())
-    return min(v for v, c in counts.items() if c == top), top
 
 
 def _finite_array(values: Sequence[float], name: str) -> np.ndarray:

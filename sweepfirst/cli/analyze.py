@@ -30,7 +30,8 @@ def analyze(
     with ctx.db.session() as session:
         run = run_store.find_run(session, run_ref)
         if run.phase == Phase.ANALYSIS.value:
-            for line in choose_configurations(session, run, Workflow.model_validate(run.spec)):
+            for line in choose_configurations(session, run, Workflow.model_validate(run.spec),
+                                              job_dir=ctx.job_dir):
                 console.info(f"chosen: {line}")
             run_store.transition_run(session, run.id, Phase.PRODUCTION, detail="configurations chosen by analyze")
         chosen = run_store.selections(session, run.id)

@@ -28,9 +28,12 @@ def build_app() -> typer.Typer:
 
     from sweepfirst.cli import (
         analyze,
+        drift,
         evaluate,
+        import_wandb,
         jobs,
         launch,
+        plan,
         report,
         run,
         status,
@@ -50,16 +53,19 @@ def build_app() -> typer.Typer:
         rich_markup_mode=None,
     )
     app.command("run", **command_settings())(run.run)
+    app.command("plan", **command_settings())(plan.plan)
     app.command("resume", **command_settings())(run.resume)
     app.command("status", **command_settings())(status.status)
     app.command("train", **command_settings())(train.train)
     app.command("analyze", **command_settings())(analyze.analyze)
     app.command("evaluate", **command_settings())(evaluate.evaluate)
     app.command("report", **command_settings())(report.report)
+    app.command("drift", **command_settings())(drift.drift)
     app.add_typer(jobs.app, name="jobs")
     app.command("worker", **command_settings())(worker.worker)
     app.add_typer(launch.app, name="launch")
     app.add_typer(db_commands.app, name="db")
+    app.add_typer(import_wandb.app, name="import")
     return app
 
 
@@ -92,6 +98,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["status"]:
+        # `status` on a SQLite file answers without building the command line (typer, SQLAlchemy):
+        # a fraction of a second. Anything it does not handle plainly falls through to the command.
+        from sweepfirst.cli.status_view import fast_status
+
+        if fast_status(args[1:]):
+            return
     from rich.markup import escape
 
     from sweepfirst.cli import console

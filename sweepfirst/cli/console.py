@@ -6,7 +6,6 @@ import json
 import sys
 from typing import Any, NoReturn
 
-import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -35,6 +34,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
     The sentence is printed as written: advice like `--set tasks=[mrpc]` is not rich markup.
     """
+    import typer  # here, not at the top: `status`'s fast path prints through this module without typer
+
     err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 

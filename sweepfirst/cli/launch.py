@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from sweepfirst.cli import console
-from sweepfirst.cli.options import Artifacts, DataDir, DbUrl, StateDir, open_context
+from sweepfirst.cli.options import Artifacts, DataDir, DbUrl, JobsPerGpu, StateDir, open_context
 from sweepfirst.engine.context import Context
 from sweepfirst.errors import StateError
 from sweepfirst.store.database import redact_url
@@ -16,7 +16,7 @@ from sweepfirst.store.database import redact_url
 app = typer.Typer(help="Start workers on a cluster.", no_args_is_help=True)
 
 
-def _start_run(ctx: Context, workflow: Path, overrides: list[str], new_run: bool) -> str:
+def _start_run(ctx: Context, workflow: Path, overrides: list[str], new_run: bool, jobs_per_gpu: int) -> str:
     """Create (or continue) the workflow's run and make it active, without running anything here."""
     from sweepfirst.engine.orchestrate import ExecutionOptions, choose_run, launch_record, reopen
     from sweepfirst.spec import load_workflow
@@ -25,7 +25,7 @@ def _start_run(ctx: Context, workflow: Path, overrides: list[str], new_run: bool
 
     spec = load_workflow(workflow, overrides)
     run, created = choose_run(ctx, spec, new_run=new_run, phase=None,
-                              launch=launch_record(ctx, ExecutionOptions()))
+                              launch=launch_record(ctx, ExecutionOptions(jobs_per_gpu=jobs_per_gpu)))
     run = reopen(ctx, run)
     if run.phase == Phase.PLANNED.value:
         with ctx.db.session() as session:
@@ -38,7 +38,8 @@ def _start_run(ctx: Context, workflow: Path, overrides: list[str], new_run: bool
 def slurm(
     workflow: Annotated[Path | None, typer.Argument(help="Also start (or continue) this workflow's run; default: serve the active runs.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker jobs to submit.")] = 1,
-    gpus_per_worker: Annotated[int, typer.Option("--gpus-per-worker", min=0, help="GPUs per worker job (one job slot each).")] = 1,
+    gpus_per_worker: Annotated[int, typer.Option("--gpus-per-worker", min=0, help="GPUs per worker job (--jobs-per-gpu job slots each).")] = 1,
+    jobs_per_gpu: JobsPerGpu = None,
     cpu_slots: Annotated[int, typer.Option("--cpu-slots", min=1, help="Job slots of a worker without GPUs.")] = 1,
     partition: Annotated[str | None, typer.Option("--partition", help="Slurm partition.")] = None,
     time: Annotated[str, typer.Option("--time", help="Time limit per worker job (Slurm format: 90, 4:00:00, 1-00:00:00).")] = "4:00:00",
@@ -67,6 +68,10 @@ def slurm(
     )
     from sweepfirst.engine.worker import check_artifact_root
 
+    per_gpu = jobs_per_gpu or 1
+    if per_gpu > 1 and gpus_per_worker == 0:
+        raise typer.BadParameter("--jobs-per-gpu shares GPUs; give each worker some with --gpus-per-worker N "
+                                 "(or use --cpu-slots N without GPUs)", param_hint="--jobs-per-gpu")
     try:
         timeout_min = parse_slurm_time(time)
     except ValueError as error:
@@ -87,11 +92,12 @@ def slurm(
     folder = (log_dir or ctx.state_dir / "slurm").resolve()
     executor = make_executor(folder / "%j", resources, cluster=cluster)  # fails early off-cluster
     if workflow is not None:
-        run_ref = _start_run(ctx, workflow, overrides or [], new_run)
+        run_ref = _start_run(ctx, workflow, overrides or [], new_run, per_gpu)
     settings = SlurmWorkerSettings(
         state_dir=str(ctx.state_dir.resolve()), artifacts=str(ctx.artifacts.resolve()),
         data_dir=str(ctx.data_dir.resolve()) if ctx.data_dir else None, run=run_ref, wait=wait,
-        gpus_per_worker=gpus_per_worker, cpu_slots=cpu_slots, stop_timeout_s=max(signal_delay - 20, 5),
+        gpus_per_worker=gpus_per_worker, jobs_per_gpu=per_gpu, cpu_slots=cpu_slots,
+        stop_timeout_s=max(signal_delay - 20, 5),
     )
     jobs = submit_workers(executor, settings, workers, db_url=ctx.db.url)
     console.success(

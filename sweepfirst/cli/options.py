@@ -71,8 +71,33 @@ def parse_gpus(value: str | None) -> tuple[str, ...] | None:
             )
     repeated = next((gpu for gpu in ids if ids.count(gpu) > 1), None)
     if repeated is not None:
-        raise SpecError(f"--gpus {value!r} lists GPU {repeated} twice; name each GPU once (one job runs per GPU).")
+        raise SpecError(
+            f"--gpus {value!r} lists GPU {repeated} twice; name each GPU once and pass --jobs-per-gpu N "
+            "to run several jobs on each."
+        )
     return ids
+
+
+JobsPerGpu = Annotated[
+    int | None,
+    typer.Option("--jobs-per-gpu", min=1, help="Jobs sharing each GPU of --gpus, each in its own process [default: 1, or what the run was started with].", show_default=False),
+]
+
+
+def check_jobs_per_gpu(jobs_per_gpu: int | None, gpus: tuple[str, ...] | None) -> int:
+    """``--jobs-per-gpu`` as a number of slots per GPU; refused without GPUs to share.
+
+    Without --gpus it would do nothing: the slots are --workers then, and saying so is kinder
+    than silently running one job.
+    """
+    if jobs_per_gpu is None:
+        return 1
+    if gpus is None and jobs_per_gpu > 1:
+        raise SpecError(
+            f"--jobs-per-gpu {jobs_per_gpu} shares GPUs, but no --gpus were given; pass --gpus 0,1,... "
+            "too, or --workers N for jobs at once on the CPU."
+        )
+    return jobs_per_gpu
 
 
 #: Options that take several space-separated values (`--tasks mrpc sst2`).

@@ -1,4 +1,4 @@
-"""`sweepfirst report`: write a run's report (HTML or Markdown) from what is recorded."""
+"""`sweepfirst report`: write a run's report (HTML, Markdown or LaTeX tables) from what is recorded."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from sweepfirst.errors import SweepfirstError
 class Format(str, Enum):
     html = "html"
     md = "md"
+    latex = "latex"
 
 
 def report(
     run_ref: Annotated[str | None, typer.Argument(metavar="[RUN]", help="Run name or id [default: the latest].", show_default=False)] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="html: one self-contained page; md: Markdown with PNGs beside it.")] = Format.html,
+    fmt: Annotated[Format, typer.Option("--format", help="html: one self-contained page; md: Markdown with PNGs beside it; latex: the summary as LaTeX tables (summary.tex, also written beside html and md).")] = Format.html,
     output: Annotated[Path | None, typer.Option("--output", help="Folder to write the report to [default: the run's folder/report].", show_default=False)] = None,
     state_dir: StateDir = None,
     db_url: DbUrl = None,

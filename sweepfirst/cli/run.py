@@ -8,9 +8,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sweepfirst.cli import console
-from sweepfirst.cli.options import Artifacts, DataDir, DbUrl, StateDir, open_context, parse_gpus
+from sweepfirst.cli.options import (
+    Artifacts,
+    DataDir,
+    DbUrl,
+    JobsPerGpu,
+    StateDir,
+    check_jobs_per_gpu,
+    open_context,
+    parse_gpus,
+)
+from sweepfirst.cli.plan import RunCap
 from sweepfirst.engine.context import Context
-from sweepfirst.spec import DEFAULT_WORKFLOW, Workflow, load_workflow
+from sweepfirst.spec import Workflow
 from sweepfirst.states import Phase
 
 if TYPE_CHECKING:
@@ -18,7 +28,7 @@ if TYPE_CHECKING:
     from sweepfirst.store.models import Run
 
 Workers = Annotated[int | None, typer.Option("--workers", min=1, help="Jobs at once, each in its own process [default: 1, or what the run was started with].", show_default=False)]
-Gpus = Annotated[str | None, typer.Option("--gpus", help="GPU ids, one job per GPU (e.g. 0,1,2,3).")]
+Gpus = Annotated[str | None, typer.Option("--gpus", help="GPU ids (e.g. 0,1,2,3): one job per GPU, or --jobs-per-gpu N.")]
 InProcess = Annotated[bool, typer.Option("--in-process", help="Run jobs inside this process (debugging).")]
 RetryFailed = Annotated[bool, typer.Option("--retry-failed", help="Put every failed job of the run back in the queue first.")]
 
@@ -37,7 +47,10 @@ def drive_and_report(ctx: Context, run: Run, execution: ExecutionOptions, *,
 
     is_set = stop_flag()
     console.info(f"run [bold]{run.name}[/bold] ({run.workflow_name}), state in {ctx.state_dir}")
-    phase = drive(ctx, run, execution, only_phase=only_phase, notify=console.info, should_stop=is_set)
+    from sweepfirst.cli.progress import live_progress, run_fetcher
+
+    with live_progress(run_fetcher(ctx, run.id)):  # a bar per phase, a line per running job
+        phase = drive(ctx, run, execution, only_phase=only_phase, notify=console.info, should_stop=is_set)
     if is_set():
         console.fail("Stopped; running jobs were checkpointed. Continue with `sweepfirst resume`.", code=130)
     finish_message(ctx, run.id, phase)
@@ -60,7 +73,7 @@ def finish_message(ctx: Context, run_id: int, phase: Phase) -> None:
 
 
 def execution_options(run: Run | None, *, workers: int | None, gpus: str | None,
-                      in_process: bool) -> ExecutionOptions:
+                      in_process: bool, jobs_per_gpu: int | None = None) -> ExecutionOptions:
     """Options given now, else the ones ``run`` was started with; says where the two differ."""
     from sweepfirst.engine.orchestrate import ExecutionOptions
 
@@ -72,8 +85,12 @@ def execution_options(run: Run | None, *, workers: int | None, gpus: str | None,
         console.info(f"using --workers {workers} (the run was started with {recorded['workers']})")
     if given_gpus is not None and recorded.get("gpus") and list(given_gpus) != list(recorded["gpus"]):
         console.info(f"using --gpus {','.join(given_gpus)} (the run was started with {','.join(recorded['gpus'])})")
+    per_gpu = check_jobs_per_gpu(jobs_per_gpu, chosen_gpus) if jobs_per_gpu is not None else (
+        int(recorded.get("jobs_per_gpu") or 1) if chosen_gpus else 1)
+    if jobs_per_gpu is not None and recorded.get("jobs_per_gpu") not in (None, jobs_per_gpu):
+        console.info(f"using --jobs-per-gpu {jobs_per_gpu} (the run was started with {recorded['jobs_per_gpu']})")
     # --in-process is a debugging choice of this invocation, never inherited.
-    return ExecutionOptions(workers=chosen_workers, gpus=chosen_gpus, in_process=in_process)
+    return ExecutionOptions(workers=chosen_workers, gpus=chosen_gpus, in_process=in_process, jobs_per_gpu=per_gpu)
 
 
 def context_for_run(state_dir: Path | None, db_url: str | None, artifacts: Path | None,
@@ -102,8 +119,10 @@ def run(
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a workflow field: --set data.max_train_samples=512.")] = None,
     sweep_configs: Annotated[list[str] | None, typer.Option("--sweep-config", help="A W&B sweep YAML for one method: --sweep-config lora=sweep.yaml.")] = None,
     new_run: Annotated[bool, typer.Option("--new-run", help="Start a new run even if one is unfinished.")] = False,
+    run_cap: RunCap = None,
     workers: Workers = None,
     gpus: Gpus = None,
+    jobs_per_gpu: JobsPerGpu = None,
     in_process: InProcess = False,
     state_dir: StateDir = None,
     db_url: DbUrl = None,
@@ -123,10 +142,10 @@ def run(
     only_phase = _parse_phase(phase)
     if optimal_config is not None and only_phase not in (None, Phase.PRODUCTION):
         console.fail("--optimal-config goes with --phase production (or no --phase).", code=2)
-    parse_gpus(gpus)  # refuse a bad --gpus before anything is recorded
+    check_jobs_per_gpu(jobs_per_gpu, parse_gpus(gpus))  # refuse bad --gpus before anything is recorded
     if workflow is None and only_phase is not None and optimal_config is None:
         # `run --phase X` acts on the current run, with the design it was started with.
-        if tasks or methods or overrides or sweep_configs or new_run:
+        if tasks or methods or overrides or sweep_configs or new_run or run_cap:
             console.fail("--tasks, --methods, --set, --sweep-config and --new-run change the design; pass the "
                          "workflow file too (`sweepfirst run WORKFLOW --phase ...`).", code=2)
         probe = open_context(state_dir, db_url, artifacts, data_dir, create=False)
@@ -135,12 +154,13 @@ def run(
         spec = Workflow.model_validate(recorded.spec)
         run_row, created = recorded, False
     else:
-        spec = _load_design(workflow, overrides, sweep_configs, tasks, methods)
+        spec = _load_design(workflow, overrides, sweep_configs, tasks, methods, run_cap)
         ctx = open_context(state_dir, db_url, artifacts, data_dir)
         _check_data(spec, ctx)
         # With --optimal-config, production may start a run of its own.
         lookup_phase = None if optimal_config is not None else only_phase
-        launch = launch_record(ctx, execution_options(None, workers=workers, gpus=gpus, in_process=in_process))
+        launch = launch_record(ctx, execution_options(None, workers=workers, gpus=gpus, in_process=in_process,
+                                                      jobs_per_gpu=jobs_per_gpu))
         run_row, created = choose_run(ctx, spec, new_run=new_run, phase=lookup_phase, launch=launch)
         if not created:
             ctx = context_for_run(state_dir, db_url, artifacts, data_dir, run_row)
@@ -151,18 +171,18 @@ def run(
     elif only_phase is not None:
         check_phase_ready(ctx, run_row, spec, only_phase)
     run_row = reopen(ctx, run_row)
-    execution = execution_options(run_row, workers=workers, gpus=gpus, in_process=in_process)
+    execution = execution_options(run_row, workers=workers, gpus=gpus, in_process=in_process,
+                                  jobs_per_gpu=jobs_per_gpu)
     # Production goes on to write its report: the table is the point of running it.
     drive_and_report(ctx, run_row, execution, only_phase=None if only_phase is Phase.PRODUCTION else only_phase)
 
 
 def _load_design(workflow: Path | None, overrides: list[str] | None, sweep_configs: list[str] | None,
-                 tasks: list[str] | None, methods: list[str] | None) -> Workflow:
-    from sweepfirst.spec import parse_sweep_config_options
+                 tasks: list[str] | None, methods: list[str] | None, run_cap: int | None = None) -> Workflow:
+    from sweepfirst.cli.plan import load_design
 
-    spec = load_workflow(
-        workflow or DEFAULT_WORKFLOW, overrides or [], parse_sweep_config_options(sweep_configs or [])
-    ).restricted(tasks, methods)
+    # Narrowed to --tasks/--methods before it is checked, as `sweepfirst plan` does.
+    spec = load_design(workflow, overrides, sweep_configs, tasks, methods, run_cap)
     for warning in spec.budget_warnings():
         console.warn(warning)
     _sweep_notes(spec)
@@ -185,6 +205,9 @@ def _sweep_notes(spec: Workflow) -> None:
                 seen.add(method)
                 console.info(f"{method}'s sweep config: {', '.join(config.unused_keys)} have no effect here "
                              "(sweepfirst runs the training itself)")
+            if config.ignored and f"ignored:{method}" not in seen:
+                seen.add(f"ignored:{method}")
+                console.info(f"{method}'s sweep parameters with no effect here: {config.describe_ignored()}")
 
 
 def _check_data(spec: Workflow, ctx: Context) -> None:
@@ -208,6 +231,7 @@ def resume(
     retry_failed: RetryFailed = False,
     workers: Workers = None,
     gpus: Gpus = None,
+    jobs_per_gpu: JobsPerGpu = None,
     in_process: InProcess = False,
     state_dir: StateDir = None,
     db_url: DbUrl = None,
@@ -223,10 +247,13 @@ def resume(
     probe = open_context(state_dir, db_url, artifacts, data_dir, create=False)
     with probe.db.session() as session:
         run_row = run_store.find_run(session, run_ref)
+    if jobs_per_gpu is not None:  # refused (no GPUs to share) before the run is touched
+        check_jobs_per_gpu(jobs_per_gpu, parse_gpus(gpus) or tuple((run_row.launch or {}).get("gpus") or ()) or None)
     ctx = context_for_run(state_dir, db_url, artifacts, data_dir, run_row)
     run_row = reopen(ctx, run_row, retry_failed=retry_failed)
     if run_row.phase == Phase.COMPLETED.value:
         console.success(f"Run {run_row.name} is already completed; results in {ctx.run_dir(run_row.name)}")
         return
-    execution = execution_options(run_row, workers=workers, gpus=gpus, in_process=in_process)
+    execution = execution_options(run_row, workers=workers, gpus=gpus, in_process=in_process,
+                                  jobs_per_gpu=jobs_per_gpu)
     drive_and_report(ctx, run_row, execution)

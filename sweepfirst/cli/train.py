@@ -55,7 +55,7 @@ def train(
     except NoState:
         console.fail(_NO_DESIGN.format(where=state_dir or "the state dir"), code=2)
     spec = _design(ctx, workflow, sets)
-    info = get_method(method)
+    info = get_method(method, spec.methods[method].peft if method in spec.methods else None)
     given: dict[str, Any] = {
         "learning_rate": learning_rate, "per_device_train_batch_size": batch_size, "warmup_ratio": warmup_ratio,
         "num_train_epochs": epochs, "weight_decay": weight_decay, "lora_r": lora_r, "lora_alpha": lora_alpha,

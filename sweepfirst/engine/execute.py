@@ -71,13 +71,9 @@ def job_display_name(job: Job) -> str:
     return f"{job.task}-{job.method}-{job.phase}-seed{job.seed}"
 
 
-def build_request(ctx: Context, run: Run, job: Job) -> Any:
-    """The TrainingRequest of a job, from the run's recorded workflow and the job's key."""
-    from sweepfirst.training.request import TrainingRequest, WandbSettings
-
-    workflow = Workflow.model_validate(run.spec)
-    evaluation = "selection" if job.phase == JobPhase.SWEEP.value and workflow.selection.split == "train_holdout" else "dev"
-    # The folder this process was given, else the one the run was started with, else the workflow's.
+def resolve_data_dir(ctx: Context, run: Run, workflow: Workflow) -> Path | None:
+    """Where a job of ``run`` reads its data: the folder this process was given, else the one the
+    run was started with, else the workflow's; None means the Hub."""
     recorded = (run.launch or {}).get("data_dir")
     data_dir = ctx.data_dir or (Path(recorded) if recorded else None)
     if workflow.data.dir is not None and data_dir is None:
@@ -89,6 +85,16 @@ def build_request(ctx: Context, run: Run, job: Job) -> Any:
             "The workflow asks for local data but no data folder is set; pass --data-dir or set "
             "SWEEPFIRST_DATA_DIR (a folder in the glue_data layout, e.g. ../shared/data/glue)."
         )
+    return data_dir
+
+
+def build_request(ctx: Context, run: Run, job: Job) -> Any:
+    """The TrainingRequest of a job, from the run's recorded workflow and the job's key."""
+    from sweepfirst.training.request import TrainingRequest, WandbSettings
+
+    workflow = Workflow.model_validate(run.spec)
+    evaluation = "selection" if job.phase == JobPhase.SWEEP.value and workflow.selection.split == "train_holdout" else "dev"
+    data_dir = resolve_data_dir(ctx, run, workflow)
     wandb = workflow.wandb
     return TrainingRequest(
         task=job.task,
@@ -106,8 +112,12 @@ def build_request(ctx: Context, run: Run, job: Job) -> Any:
         max_seq_length=workflow.data.max_seq_length,
         evaluations_per_epoch=workflow.training.evaluations_per_epoch,
         save_checkpoints=workflow.training.save_checkpoints,
+        # Production-like jobs keep their model (drift analysis reads it); sweep trials never.
+        save_final_model=workflow.training.save_final_model and job.phase != JobPhase.SWEEP.value,
+        save_merged_model=workflow.training.save_merged_model,
         cache_dir=ctx.artifacts / "cache",
         precision=workflow.training.precision,
+        peft=workflow.methods[job.method].peft if job.method in workflow.methods else None,
         wandb=WandbSettings(
             mode=resolve_wandb_mode(wandb.mode),
             project=wandb.project,
@@ -182,6 +192,15 @@ def classify_error(error: BaseException) -> Ending:
     return Ending.CODE_FAILURE
 
 
+def out_of_memory_reason(message: str, step: int | None) -> str:
+    """The sentence of an attempt that ran out of memory: a loss (it goes back to the queue, and
+    resumes from its checkpoint), with what makes it fit -- several jobs may share the GPU."""
+    where = f" at step {step}" if step else ""
+    first = message.strip().splitlines()[0] if message.strip() else "out of memory"
+    return (f"ran out of memory{where} ({first[:300]}); it goes back to the queue -- if it keeps "
+            "happening, lower --jobs-per-gpu or the batch size")
+
+
 def execute_job(ctx: Context, lease: Lease, *, report_step: Callable[[int], None] | None = None) -> JobEvent:
     """Train the leased job and record how it ended; returns the recorded event.
 
@@ -197,6 +216,10 @@ def execute_job(ctx: Context, lease: Lease, *, report_step: Callable[[int], None
         job = job_store.get_job(session, lease.job_id)
         run = run_store.find_run(session, job.run_id)
     workflow = Workflow.model_validate(run.spec)
+    if job.phase in (JobPhase.REPRESENTATIONS.value, JobPhase.DRIFT.value):
+        from sweepfirst.engine.drift_jobs import execute_drift_job
+
+        return execute_drift_job(ctx, lease, job, run, workflow)
     metric = sweep_metric(workflow, job.task, job.method).name
     pruner = make_pruner(workflow, job) if job.phase == JobPhase.SWEEP.value else None
     # The heartbeat carries the step the hooks last heard, and tells the hooks when the lease is gone.
@@ -221,8 +244,7 @@ def execute_job(ctx: Context, lease: Lease, *, report_step: Callable[[int], None
         tail = "".join(traceback.format_exception(error)[-8:])
         _write_job_record(ctx.job_dir(job.output_dir), job, {"status": ending.value, "error": message, "traceback": tail})
         if ending is Ending.LOST:
-            where = f" at step {step}" if step else ""
-            return _end(ctx, lease, ending, reason=f"ran out of memory{where}: {message}", point=step or 0)
+            return _end(ctx, lease, ending, reason=out_of_memory_reason(message, step), point=step or 0)
         return _end(ctx, lease, ending, reason=message + "\n" + tail)
     outcome = {
         "status": result.status,

@@ -103,17 +103,27 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     lines.put(None)  # the process closed its stdout: it is gone
 
 
+def gpu_slots(gpus: Sequence[str], jobs_per_gpu: int) -> list[str]:
+    """The GPU of each worker process: every GPU ``jobs_per_gpu`` times, spread round-robin
+    (``0,1`` x 2 -> 0, 1, 0, 1), so the first free slots land on different GPUs."""
+    return [gpu for _ in range(max(jobs_per_gpu, 1)) for gpu in gpus]
+
+
 class SubprocessExecutor:
-    """N worker processes; with GPUs, one per GPU via CUDA_VISIBLE_DEVICES.
+    """N worker processes; with GPUs, ``jobs_per_gpu`` per GPU, each with CUDA_VISIBLE_DEVICES
+    set to its GPU alone.
 
     Each worker process serves jobs one at a time (see worker_process), so the heavy imports
-    happen once per worker while a crash still costs only the job it was running.
+    happen once per worker while a crash still costs only the job it was running. Processes that
+    share a GPU share its memory: one that runs out gets torch's OutOfMemoryError, which ends its
+    attempt as an infrastructure loss (`execute.classify_error`), not a code failure.
     """
 
-    def __init__(self, ctx: Context, *, workers: int, gpus: Sequence[str] | None = None) -> None:
+    def __init__(self, ctx: Context, *, workers: int, gpus: Sequence[str] | None = None,
+                 jobs_per_gpu: int = 1) -> None:
         self._ctx = ctx
         if gpus:
-            self._slots = [_Slot(index=i, gpu=g) for i, g in enumerate(gpus)]
+            self._slots = [_Slot(index=i, gpu=g) for i, g in enumerate(gpu_slots(gpus, jobs_per_gpu))]
         else:
             self._slots = [_Slot(index=i, gpu=None) for i in range(max(workers, 1))]
         #: Set by stop(): a worker that dies from then on was stopped by us, not by its job.
@@ -260,10 +270,11 @@ class SubprocessExecutor:
         self.poll()
 
 
-def make_executor(ctx: Context, *, workers: int, gpus: Sequence[str] | None, in_process: bool) -> Executor:
+def make_executor(ctx: Context, *, workers: int, gpus: Sequence[str] | None, in_process: bool,
+                  jobs_per_gpu: int = 1) -> Executor:
     if in_process:
         return InProcessExecutor(ctx)
-    return SubprocessExecutor(ctx, workers=workers, gpus=gpus)
+    return SubprocessExecutor(ctx, workers=workers, gpus=gpus, jobs_per_gpu=jobs_per_gpu)
 
 
-__all__ = ["Executor", "Finished", "InProcessExecutor", "SubprocessExecutor", "make_executor"]
+__all__ = ["Executor", "Finished", "InProcessExecutor", "SubprocessExecutor", "gpu_slots", "make_executor"]

@@ -33,6 +33,13 @@ class ExecutionOptions:
     workers: int = 1
     gpus: Sequence[str] | None = None
     in_process: bool = False
+    #: Worker processes sharing each GPU of ``gpus``.
+    jobs_per_gpu: int = 1
+
+    @property
+    def slots(self) -> int:
+        """Jobs at once."""
+        return len(self.gpus) * self.jobs_per_gpu if self.gpus else max(self.workers, 1)
 
 
 def launch_record(ctx: Context, execution: ExecutionOptions) -> dict[str, Any]:
@@ -42,6 +49,7 @@ def launch_record(ctx: Context, execution: ExecutionOptions) -> dict[str, Any]:
         "artifacts": str(ctx.artifacts.resolve()),
         "workers": execution.workers,
         "gpus": list(execution.gpus) if execution.gpus else None,
+        "jobs_per_gpu": execution.jobs_per_gpu,
         "in_process": execution.in_process,
     }
 
@@ -144,7 +152,7 @@ def apply_optimal_config(ctx: Context, run: Run, workflow: Workflow, path: Path)
     """Record the configurations of an exported file as this run's selections, then production."""
     from sweepfirst.analysis.exports import read_optimal_config
 
-    chosen = {(c.task, c.method): c for c in read_optimal_config(path)}
+    chosen = {(c.task, c.method): c for c in read_optimal_config(path, {m: s.peft for m, s in workflow.methods.items()})}
     missing = [f"{t}/{m}" for t in workflow.tasks for m in workflow.methods if (t, m) not in chosen]
     if missing:
         raise SpecError(
@@ -243,9 +251,10 @@ def drive(
     Raises:
         RunBusy: another live process coordinates the run.
     """
-    executor = make_executor(ctx, workers=execution.workers, gpus=execution.gpus, in_process=execution.in_process)
-    slots = len(execution.gpus) if execution.gpus else max(execution.workers, 1)
-    loop = CoordinatorLoop(ctx, executor, LoopOptions(parallel_trials=slots, should_stop=should_stop), notify)
+    executor = make_executor(ctx, workers=execution.workers, gpus=execution.gpus, in_process=execution.in_process,
+                             jobs_per_gpu=execution.jobs_per_gpu)
+    loop = CoordinatorLoop(ctx, executor, LoopOptions(parallel_trials=execution.slots, should_stop=should_stop),
+                           notify)
     if not loop.locks.try_hold(run.id):
         loop.locks.close()
         raise RunBusy(

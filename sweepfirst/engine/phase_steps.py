@@ -10,6 +10,7 @@ one error policy (`engine.loop`); this module raises.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from sweepfirst.engine.context import Context
 from sweepfirst.errors import PhaseNotReady
@@ -19,15 +20,21 @@ from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
 from sweepfirst.store.models import Job, Run
 
+if TYPE_CHECKING:
+    from sweepfirst.search.strategies import Proposer
+
 #: The job phases whose jobs a run phase executes.
 JOB_PHASES: dict[Phase, tuple[JobPhase, ...]] = {
     Phase.SWEEP: (JobPhase.SWEEP,),
-    Phase.PRODUCTION: (JobPhase.PRODUCTION, JobPhase.BASELINE, JobPhase.TRAIN),
+    # The base model's representations are computed once per task, alongside production.
+    Phase.PRODUCTION: (JobPhase.PRODUCTION, JobPhase.BASELINE, JobPhase.TRAIN,
+                       JobPhase.REPRESENTATIONS),
+    Phase.DRIFT: (JobPhase.DRIFT,),
 }
 
 #: The order phases run in, for "the earliest phase with unfinished work".
 PHASE_ORDER: tuple[Phase, ...] = (Phase.PLANNED, Phase.SWEEP, Phase.ANALYSIS, Phase.PRODUCTION,
-                                  Phase.REPORT, Phase.COMPLETED)
+                                  Phase.DRIFT, Phase.REPORT, Phase.COMPLETED)
 
 #: Phases a run is not driven out of: the loop stops there.
 STOPPED_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED})
@@ -89,6 +96,8 @@ class RunSteps:
         self.parallel_trials = parallel_trials
         self.notify = notify
         self._workflows: dict[str, Workflow] = {}
+        #: The sweep's proposers, kept while this process coordinates the run (see plan_sweep).
+        self._proposers: dict[tuple[str, str], Proposer] = {}
 
     def coordinate(self, run: Run, dispatch: Dispatch) -> bool:
         """Do what the run's phase needs next; True when something changed (no need to wait)."""
@@ -115,12 +124,17 @@ class RunSteps:
             if workflow is not None and phase is Phase.SWEEP:
                 from sweepfirst.engine.planner import plan_sweep
 
-                open_cells = plan_sweep(session, run, workflow, parallel_trials=self.parallel_trials)
+                open_cells = plan_sweep(session, run, workflow, parallel_trials=self.parallel_trials,
+                                        proposers=self._proposers)
             elif workflow is not None and phase is Phase.PRODUCTION:
                 from sweepfirst.engine.planner import plan_production
 
                 for job in plan_production(session, run, workflow):
                     self.notify(f"{describe_job(job)}: superseded (analysis chose another configuration)")
+                from sweepfirst.engine.planner import plan_representations
+
+                plan_representations(session, run, workflow)
+            # Drift jobs are planned when the phase is entered (`_enter_drift`, `sweepfirst drift`).
         promoted = workflow is not None and phase is Phase.SWEEP and self._promote(workflow, open_cells)
         started = dispatch(JOB_PHASES[phase])
         with self.ctx.db.session(readonly=True) as session:
@@ -133,10 +147,44 @@ class RunSteps:
         if workflow is not None and phase is Phase.SWEEP and self._promote(workflow, open_cells):
             return True
         failed = [j for j in jobs if j.state == JobState.FAILED.value]
+        # Drift is analysis of models that exist: its failures (and a failed base-representations
+        # job, which drift jobs redo themselves) never hold back the report, which lists them.
+        analysis_only = (JobPhase.REPRESENTATIONS.value, JobPhase.DRIFT.value)
+        for job in (j for j in failed if j.phase in analysis_only):
+            self.notify(f"{describe_job(job)}: failed ({first_line(job.error)}); the report lists "
+                        f"it, and {CONTINUE_COMMAND} runs it again")
+        failed = [j for j in failed if j.phase not in analysis_only]
         if phase is Phase.PRODUCTION and failed:
             raise PhaseNotReady(self._production_failure(run, failed))
+        if next_phase(phase) is Phase.DRIFT:
+            self._enter_drift(run, workflow, f"all {len(jobs)} {phase.value} jobs finished")
+            return True
         self._advance(next_phase(phase), f"all {len(jobs)} {phase.value} jobs finished")
         return True
+
+    def _enter_drift(self, run: Run, workflow: Workflow | None, detail: str) -> None:
+        """Production is done: plan the drift jobs and enter the drift phase in one transaction
+        (no worker ever sees the phase without its jobs), or go straight to the report."""
+        from sweepfirst.drift.models import has_saved_model
+        from sweepfirst.engine.planner import drift_skip_reason, drift_sources, plan_drift
+
+        skip = drift_skip_reason(workflow)
+        with self.ctx.db.session() as session:
+            if skip is None and workflow is not None:
+                # A job trained before models were kept (a run resumed across the upgrade) has
+                # nothing to analyse: said once here, instead of a drift job failing for it.
+                sources = drift_sources(session, run, workflow)
+                kept = {j.id for j in sources if has_saved_model(self.ctx.job_dir(j.output_dir))}
+                for job in (j for j in sources if j.id not in kept):
+                    self.notify(f"{describe_job(job)}: kept no model; its drift is not measured")
+                plan_drift(session, run, workflow, only=kept)
+                run_store.transition_run(session, self.run_id, Phase.DRIFT, detail=detail)
+            else:
+                run_store.transition_run(session, self.run_id, Phase.REPORT,
+                                         detail=f"{detail}; drift skipped: {skip}")
+        if skip is not None and run.kind == "workflow":
+            self.notify(f"drift skipped: {skip}")
+        self.notify(f"phase: {Phase.REPORT.value if skip is not None else Phase.DRIFT.value}")
 
     @staticmethod
     def _production_failure(run: Run, failed: Sequence[Job]) -> str:
@@ -174,7 +222,7 @@ class RunSteps:
 
         workflow = workflow_of(run, self._workflows)
         with self.ctx.db.session() as session:
-            for line in choose_configurations(session, run, workflow):
+            for line in choose_configurations(session, run, workflow, job_dir=self.ctx.job_dir):
                 self.notify(f"chosen: {line}")
             chosen = run_store.selections(session, run.id)
         for path in write_exports(chosen, self.ctx.run_dir(run.name), run_name=run.name):

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from sweepfirst.engine.context import job_relative_dir
-from sweepfirst.methods import complete_hyperparameters, get_method
+from sweepfirst.methods import canonical_hyperparameters, complete_hyperparameters, get_method
+from sweepfirst.search.budget import Spend
 from sweepfirst.spec import Workflow
 from sweepfirst.states import JobPhase, JobState
 from sweepfirst.store import jobs as job_store
@@ -24,6 +25,7 @@ from sweepfirst.store import runs as run_store
 from sweepfirst.store.models import Job, Run
 
 if TYPE_CHECKING:
+    from sweepfirst.search.strategies import Proposer
     from sweepfirst.search.trials import TrialState
 
 
@@ -69,8 +71,14 @@ def sweep_trials(session: Session, run_id: int, task: str, method: str) -> list[
     return sorted(trials, key=lambda t: t.index)
 
 
-def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trials: int) -> set[tuple[str, str]]:
-    """Top up every sweep cell with new trials; returns the (task, method) cells that may propose more."""
+def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trials: int,
+               proposers: dict[tuple[str, str], Proposer] | None = None) -> set[tuple[str, str]]:
+    """Top up every sweep cell with new trials; returns the (task, method) cells that may propose more.
+
+    ``proposers``: the run coordinator's proposers, kept between rounds (a bayes proposer keeps its
+    optuna study in step with the history instead of rebuilding it on every proposal); None: new
+    ones, rebuilt from the history.
+    """
     from sweepfirst.engine.sweep_config import sweep_config_for
     from sweepfirst.search.strategies import TrialObservation, make_proposer
 
@@ -78,11 +86,18 @@ def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trial
     for task in workflow.tasks:
         for method_name, method_spec in workflow.methods.items():
             config = sweep_config_for(workflow, task, method_name)
-            proposer = make_proposer(config, seed=search_seed(workflow, task, method_name))
+            # The fixed block under the vocabulary's names, as the proposals are (lr -> learning_rate).
+            fixed = canonical_hyperparameters(
+                get_method(method_name, method_spec.peft), method_spec.fixed, workflow.parameter_names
+            )
+            proposer = (proposers or {}).get((task, method_name)) or make_proposer(
+                config, seed=search_seed(workflow, task, method_name))
+            if proposers is not None:
+                proposers[(task, method_name)] = proposer
             trials = sweep_trials(session, run.id, task, method_name)
             history = [
                 TrialObservation(
-                    params=_search_params(t.hyperparameters, method_spec.fixed),
+                    params=_search_params(t.hyperparameters, fixed),
                     score=t.score,
                     state=t.state,
                     intermediate={int(k): v for j in t.jobs for k, v in (j.intermediate or {}).items()},
@@ -91,17 +106,25 @@ def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trial
             ]
             total = proposer.total_trials
             in_flight = sum(1 for t in trials if t.state == "running")
-            # Sequential strategies (bayes) learn from finished trials, so propose only as many as
-            # can run now; grid and random lose nothing by planning everything at once.
-            wanted = (total - len(trials)) if config.method != "bayes" and total is not None else max(
+            # Strategies that learn from finished trials (bayes) propose only as many as can run
+            # now; grid and random lose nothing by planning everything at once.
+            budget = workflow.method_budget(method_name)
+            # A budget of steps or hours is spent as trials finish: plan as bayes does, a few at a
+            # time, and stop proposing once it is spent (trials still running finish).
+            metered = budget is not None and (budget.train_steps is not None or budget.hours is not None)
+            wanted = (total - len(trials)) if not proposer.learns_from_results and total is not None and not metered else max(
                 parallel_trials - in_flight, 0
             )
+            if total is not None:
+                wanted = min(wanted, total - len(trials))
+            if sweep_spend(trials).exhausted(budget):
+                continue
             proposals = proposer.propose(history, wanted) if wanted > 0 else []
             specs = []
             for offset, params in enumerate(proposals):
                 index = len(trials) + offset
                 hyperparameters = complete_hyperparameters(
-                    get_method(method_name), {**params, **method_spec.fixed}
+                    get_method(method_name, method_spec.peft), {**params, **fixed}
                 )
                 for seed in workflow.seeds.sweep:
                     specs.append(
@@ -126,6 +149,14 @@ def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trial
             if not cell_done:
                 open_cells.add((task, method_name))
     return open_cells
+
+
+def sweep_spend(trials: Sequence[Trial]) -> Spend:
+    """What a sweep cell has spent: its trials, the optimizer steps its jobs reached, their time."""
+    jobs = [j for t in trials for j in t.jobs]
+    # A finished job records its final step; a running one its last heartbeat's.
+    steps = ((j.provenance or {}).get("global_step") or j.progress_step for j in jobs)
+    return Spend.of(len(trials), steps, (j.runtime_s for j in jobs))
 
 
 def _search_params(hyperparameters: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +192,8 @@ def plan_production(session: Session, run: Run, workflow: Workflow) -> list[Job]
                 )
             )
             if workflow.baseline:
-                baseline = complete_hyperparameters(get_method(method), workflow.methods[method].fixed)
+                spec = workflow.methods[method]
+                baseline = complete_hyperparameters(get_method(method, spec.peft), spec.fixed)
                 specs.append(
                     job_store.JobSpec(
                         phase=JobPhase.BASELINE,
@@ -181,3 +213,90 @@ def plan_production(session: Session, run: Run, workflow: Workflow) -> list[Job]
 
 def phase_jobs(session: Session, run_id: int, phases: Sequence[JobPhase]) -> list[Job]:
     return [j for p in phases for j in job_store.list_jobs(session, run_id, phase=p)]
+
+
+# ---- drift (how fine-tuning changed the model) ----------------------------------------------------
+
+#: The method name of a base-representations job (it belongs to no fine-tuning method).
+BASE_METHOD = "base"
+
+
+def drift_tasks(workflow: Workflow) -> list[str]:
+    """The tasks drift analysis covers: sequence classification (a span extractor's dev set is
+    windows of contexts, not one example per row)."""
+    from sweepfirst.training.tasks import get_task
+
+    return [t for t in workflow.tasks if get_task(t).kind == "sequence_classification"]
+
+
+def drift_skip_reason(workflow: Workflow | None) -> str | None:
+    """Why a run's drift phase has nothing to do, in words; None when it has work."""
+    if workflow is None:
+        return "a single experiment has no drift phase (`sweepfirst drift` analyses a workflow run)"
+    if not workflow.drift.enabled:
+        return "the workflow sets drift: false"
+    if not workflow.training.save_final_model:
+        return "training.save_final_model is false, so production kept no models"
+    if not drift_tasks(workflow):
+        return "drift covers sequence-classification tasks only"
+    return None
+
+
+def representations_spec(run: Run, workflow: Workflow, task: str) -> job_store.JobSpec:
+    """The one base-representations job of a task (idempotent: keyed by what it computes)."""
+    return job_store.JobSpec(
+        phase=JobPhase.REPRESENTATIONS,
+        task=task,
+        method=BASE_METHOD,
+        hyperparameters={"model": workflow.model, "examples": workflow.drift.examples,
+                         "max_seq_length": workflow.data.max_seq_length},
+        seed=0,
+        output_dir=job_relative_dir(run.name, "representations", task, BASE_METHOD, "seed0"),
+        # First in the queue: it is short, and the drift jobs after production then find it cached.
+        priority=-1,
+        max_attempts=workflow.training.max_attempts,
+        max_losses_at_point=workflow.training.max_losses_at_same_step,
+    )
+
+
+def plan_representations(session: Session, run: Run, workflow: Workflow) -> None:
+    """The base model's representations, once per task, planned with production (so any worker
+    computes them while the production jobs train)."""
+    if drift_skip_reason(workflow) is not None:
+        return
+    job_store.ensure_jobs(session, run.id, [representations_spec(run, workflow, t) for t in drift_tasks(workflow)])
+
+
+def drift_sources(session: Session, run: Run, workflow: Workflow) -> list[Job]:
+    """The jobs whose models drift analyses: succeeded production and baseline jobs of the
+    covered tasks."""
+    tasks = set(drift_tasks(workflow))
+    return [job for phase in (JobPhase.PRODUCTION, JobPhase.BASELINE)
+            for job in job_store.list_jobs(session, run.id, phase=phase, states=[JobState.SUCCEEDED])
+            if job.task in tasks]
+
+
+def plan_drift(session: Session, run: Run, workflow: Workflow, *, only: Collection[int] | None = None) -> list[Job]:
+    """One drift job per drift source (``only``: of these job ids); returns the jobs created now.
+    Planned whatever ``drift.enabled`` says: the caller decides."""
+    specs = []
+    for source in drift_sources(session, run, workflow):
+        if only is not None and source.id not in only:
+            continue
+        specs.append(job_store.JobSpec(
+            phase=JobPhase.DRIFT,
+            task=source.task,
+            method=source.method,
+            hyperparameters={
+                "source_job": source.id, "source_phase": source.phase,
+                "examples": workflow.drift.examples,
+                "intruder_top_k": workflow.drift.intruder_top_k,
+                "intruder_threshold": workflow.drift.intruder_threshold,
+            },
+            seed=source.seed,
+            output_dir=job_relative_dir(run.name, "drift", source.task, source.method,
+                                        f"{source.phase}-seed{source.seed}"),
+            max_attempts=workflow.training.max_attempts,
+            max_losses_at_point=workflow.training.max_losses_at_same_step,
+        ))
+    return job_store.ensure_jobs(session, run.id, specs)

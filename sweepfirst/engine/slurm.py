@@ -1,6 +1,6 @@
 """Workers as Slurm jobs (submitit), requeued when preempted or out of time.
 
-Each Slurm job runs one `Worker` (engine.worker) with one slot per GPU it was given. Preemption:
+Each Slurm job runs one `Worker` (engine.worker) with ``jobs_per_gpu`` slots per GPU it was given. Preemption:
 Slurm signals the job (``--signal=USR2@delay``, submitit's default; set SUBMITIT_PREEMPT_SIGNAL=USR1
 to use USR1), submitit calls `SlurmWorker.checkpoint`, which stops the worker's jobs -- each saves a
 checkpoint and goes back to pending -- and returns the same worker to requeue. Any worker (the
@@ -50,6 +50,8 @@ class SlurmWorkerSettings:
     wait: bool = False
     poll_seconds: float = 5.0
     gpus_per_worker: int = 1
+    #: Worker processes sharing each GPU.
+    jobs_per_gpu: int = 1
     #: Job slots when the worker has no GPU.
     cpu_slots: int = 1
     #: How long a preempted worker waits for its jobs to checkpoint (less than the signal delay).
@@ -100,7 +102,7 @@ class SlurmWorker(Checkpointable):
             data_dir=Path(s.data_dir) if s.data_dir else None,
         )
         options = WorkerOptions(workers=s.cpu_slots, gpus=visible_gpus(s.gpus_per_worker), run=s.run,
-                                wait=s.wait, poll_seconds=s.poll_seconds)
+                                wait=s.wait, poll_seconds=s.poll_seconds, jobs_per_gpu=s.jobs_per_gpu)
         executor = self.executor_factory(ctx, options) if self.executor_factory else None
         worker = Worker(ctx, options, executor=executor, notify=log.info, should_stop=STOP_REQUESTED.is_set)
         outcome: dict[str, Any] = {}

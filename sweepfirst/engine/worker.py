@@ -3,7 +3,7 @@
 `sweepfirst worker` (by hand, or as a Slurm job through `sweepfirst launch slurm`) opens the state
 database, finds the *active* runs (those in a working phase) and serves them through the same
 coordinator loop as `sweepfirst run` (`engine.loop`), with a `SubprocessExecutor`: one slot per
-GPU, or N CPU slots.
+GPU (``jobs_per_gpu`` per GPU), or N CPU slots.
 
 Phase advancement. The loop also moves runs forward (plans sweep trials, advances phases,
 analyses, writes reports), so a fleet of workers needs no orchestrator process that must stay
@@ -61,8 +61,10 @@ def check_artifact_root(path: Path | str) -> None:
 class WorkerOptions:
     #: Jobs at once when no GPUs are given.
     workers: int = 1
-    #: One job per GPU, each with CUDA_VISIBLE_DEVICES set to its id.
+    #: GPU ids; each worker process gets CUDA_VISIBLE_DEVICES set to one of them.
     gpus: tuple[str, ...] | None = None
+    #: Worker processes (jobs at once) on each GPU.
+    jobs_per_gpu: int = 1
     #: Only this run (name or id); None: every active run.
     run: str | None = None
     #: Keep polling for work forever instead of leaving when none is left.
@@ -71,7 +73,7 @@ class WorkerOptions:
 
     @property
     def slots(self) -> int:
-        return len(self.gpus) if self.gpus else max(self.workers, 1)
+        return len(self.gpus) * max(self.jobs_per_gpu, 1) if self.gpus else max(self.workers, 1)
 
 
 @dataclass
@@ -125,7 +127,8 @@ class Worker:
         check_artifact_root(ctx.artifacts)
         self.ctx = ctx
         self.options = options
-        inner = executor or SubprocessExecutor(ctx, workers=options.workers, gpus=options.gpus)
+        inner = executor or SubprocessExecutor(ctx, workers=options.workers, gpus=options.gpus,
+                                               jobs_per_gpu=options.jobs_per_gpu)
         self.executor = _CountingExecutor(inner)
         self._stop = threading.Event()
         self._external_stop = should_stop or (lambda: False)

@@ -130,6 +130,14 @@ class SweepConfig:
     early_terminate: EarlyTerminate | None = None
     unused_keys: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: Parameters accepted with no effect here, and why: ``("output_dir", "set by sweepfirst")``.
+    ignored: tuple[tuple[str, str], ...] = ()
+    #: Names written otherwise than the vocabulary's: (as written, canonical).
+    renamed: tuple[tuple[str, str], ...] = ()
+
+    def describe_ignored(self) -> str:
+        """``do_train, output_dir (set by sweepfirst); model_name_or_path (the workflow's model)``."""
+        return describe_ignored(self.ignored)
 
     def values_of(self, param: Param) -> Sequence[Any] | None:
         """Every value ``param`` takes in this sweep, or ``None`` if it is continuous.
@@ -240,6 +248,14 @@ def parse_sweep_config(raw: Mapping[str, Any], *, where: str) -> SweepConfig:
         unused_keys=tuple(unused),
         warnings=tuple(_log_space_warnings(parameters, params_path)),
     )
+
+
+def describe_ignored(ignored: Sequence[tuple[str, str]]) -> str:
+    """(name, why) pairs grouped by why: ``do_train, output_dir (set by sweepfirst); ...``."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in ignored:
+        by_reason.setdefault(reason, []).append(name)
+    return "; ".join(f"{', '.join(names)} ({reason})" for reason, names in by_reason.items())
 
 
 def canonical_metric_name(name: str) -> str:

@@ -53,6 +53,9 @@ class Grid:
 class GridProposer:
     """Proposes the grid's combinations in order, skipping those already tried."""
 
+    #: Each proposal is independent of the results so far.
+    learns_from_results = False
+
     def __init__(self, config: SweepConfig) -> None:
         if config.method != "grid":
             raise ValueError(f"GridProposer needs method grid, not {config.method}")

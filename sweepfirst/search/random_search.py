@@ -55,6 +55,9 @@ def draw_unseen(config: SweepConfig, seen: set[str], *entropy: int) -> dict[str,
 class RandomProposer:
     """Proposes independent random draws from the sweep's distributions."""
 
+    #: Each proposal is independent of the results so far.
+    learns_from_results = False
+
     def __init__(self, config: SweepConfig, *, seed: int) -> None:
         self._config = config
         self._seed = seed

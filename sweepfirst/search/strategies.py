@@ -1,8 +1,8 @@
 """The search strategies behind one interface: :func:`make_proposer` returns a :class:`Proposer`.
 
-A proposer keeps no state between calls: every ``propose`` gets the whole history of the sweep
-from the caller's database (running trials included) and returns new configurations as nested
-dicts. ``grid`` enumerates, ``random`` draws independently, ``bayes`` runs optuna's TPE.
+Every ``propose`` gets the whole history of the sweep from the caller's database (running trials
+included) and returns new configurations as nested dicts; what a proposer keeps between calls is
+a cache of that history (bayes keeps its optuna study), never a record. ``grid`` enumerates, ``random`` draws independently, ``bayes`` runs optuna's TPE.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ class Proposer(Protocol):
         reached, or a trial has met ``metric.target``.
         """
         ...
+
+    #: True when proposals improve with finished trials (bayes): the planner then proposes only
+    #: as many as can run at once.
+    learns_from_results: bool
 
     @property
     def total_trials(self) -> int | None:

@@ -15,15 +15,15 @@ import socket
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from sweepfirst.attempts import DEFAULT_MAX_LOSSES_AT_POINT, AttemptCounters, Ending, decide
 from sweepfirst.errors import IllegalTransition, LeaseLost, NotFound
 from sweepfirst.states import JOB_TRANSITIONS, JobEvent, JobPhase, JobState
+from sweepfirst.store.liveness import owner_is_dead_here, pid_alive
 from sweepfirst.store.models import Job, JobEventRow, utcnow
 
 
@@ -158,6 +158,11 @@ def transition(
     session.flush()
 
 
+#: PostgreSQL claims in one statement (`_claim_in_one_statement`); False only for the benchmark
+#: that compares it with the generic four-round-trip claim (benchmarks/overhead.py --claim two-step).
+ONE_STATEMENT_CLAIM = True
+
+
 def claim_next_job(
     session: Session,
     *,
@@ -182,6 +187,8 @@ def claim_next_job(
     )
     if phases is not None:
         query = query.where(Job.phase.in_([p.value for p in phases]))
+    if ONE_STATEMENT_CLAIM and session.get_bind().dialect.name == "postgresql":
+        return _claim_in_one_statement(session, query, lease_seconds=lease_seconds, owner=owner)
     job_id = session.scalar(query)
     if job_id is None:
         return None
@@ -206,6 +213,39 @@ def claim_next_job(
     job = session.get(Job, job_id, populate_existing=True)
     assert job is not None
     return job, lease
+
+
+def _claim_in_one_statement(session: Session, pick: Select[int], *, lease_seconds: float,
+                            owner: str | None) -> tuple[Job, Lease] | None:
+    """PostgreSQL: pick, guard and claim in one ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE
+    SKIP LOCKED) RETURNING``, then the event row.
+
+    The same transition as `transition` (legal from-states from JOB_TRANSITIONS, an event row in
+    the same transaction), in two round trips instead of four: the row lock a claim takes is held
+    until commit, and every worker that arrives meanwhile has to skip past it, so with many
+    workers the time a claim holds the head of the queue is what limits throughput (see
+    benchmarks/RESULTS.md, "Orchestrator overhead").
+    """
+    legal_from, to_state = JOB_TRANSITIONS[JobEvent.CLAIMED]
+    now = utcnow()
+    token, holder = uuid.uuid4().hex, owner or this_process()
+    claimed = session.scalars(
+        update(Job)
+        .where(Job.id == pick.scalar_subquery(), Job.state.in_([s.value for s in legal_from]))
+        .values(
+            state=to_state.value, lease_token=token, lease_owner=holder, attempts=Job.attempts + 1,
+            started_at=now, heartbeat_at=now, lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+            finished_at=None, progress_step=None,
+        )
+        .returning(Job)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    ).first()
+    if claimed is None:
+        return None
+    session.add(JobEventRow(job_id=claimed.id, event=JobEvent.CLAIMED.value, from_state=JobState.PENDING.value,
+                            to_state=to_state.value, detail=holder))
+    session.flush()
+    return claimed, Lease(job_id=claimed.id, token=token, owner=holder)
 
 
 def renew_lease(session: Session, lease: Lease, *, lease_seconds: float, step: int | None = None) -> bool:
@@ -321,29 +361,9 @@ def record_intermediate(
     session.flush()
 
 
-def _pid_alive(pid: int) -> bool:
-    """True while process ``pid`` exists and is not a zombie (a dead child nobody reaped yet
-    still answers ``kill(pid, 0)``)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        # /proc/PID/stat: "pid (comm) STATE ..."; comm may hold spaces and parentheses.
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): trust kill(pid, 0)
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
-def owner_is_dead_here(owner: str | None) -> bool:
-    """True when the lease owner ran on this host and its process is gone."""
-    if not owner or ":" not in owner:
-        return False
-    host, _, pid = owner.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+# The reaper's liveness rule lives in store.liveness (standard library only), so `status` can
+# apply it without importing this module.
+_pid_alive = pid_alive
 
 
 def lose_job(session: Session, job: Job, reason: str, *, point: int | None = None) -> JobEvent | None:

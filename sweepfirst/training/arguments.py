@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sweepfirst.errors import SweepfirstError
-from sweepfirst.training.hyperparameters import Hyperparameters
+from sweepfirst.training.hyperparameters import Hyperparameters, optimizer_steps
 from sweepfirst.training.request import TrainingRequest
 from sweepfirst.training.tokenization import LENGTH_COLUMN
 
@@ -34,15 +34,17 @@ class Schedule:
 def make_schedule(
     num_train_examples: int, params: Hyperparameters, evaluations_per_epoch: int
 ) -> Schedule:
-    """The step counts of a single-device job over ``num_train_examples`` examples.
+    """The optimizer-step counts of a single-device job over ``num_train_examples`` examples.
 
-    Matches the Trainer's own arithmetic (one step per batch, the last batch may be short).
+    Matches the Trainer's own arithmetic (``Trainer.set_initial_training_values``): one batch per
+    forward pass, the last batch may be short; with gradient accumulation, one optimizer step per
+    ``gradient_accumulation_steps`` batches, the last one possibly shorter; ``max_steps`` > 0 wins
+    over epochs.
     """
-    steps_per_epoch = max(1, math.ceil(num_train_examples / params.per_device_train_batch_size))
+    steps_per_epoch, total_steps = optimizer_steps(num_train_examples, params)
     # ceil: never more than `evaluations_per_epoch` evaluations in an epoch. The Trainer adds a
     # last evaluation at the final step if the cadence does not land on it.
     eval_steps = max(1, math.ceil(steps_per_epoch / evaluations_per_epoch))
-    total_steps = math.ceil(params.num_train_epochs * steps_per_epoch)
     return Schedule(steps_per_epoch, eval_steps, total_steps)
 
 
@@ -75,8 +77,14 @@ def build_training_arguments(
     from transformers import TrainingArguments
 
     save = request.save_checkpoints
+    # Every other knob of the job (gradient accumulation, scheduler, optimizer, Adam's betas, max
+    # grad norm, label smoothing, max_steps, or warmup_steps instead of the ratio ...) as given;
+    # the vocabulary has already refused the fields sweepfirst sets below. transformers 5 has no
+    # warmup_ratio: a float in [0, 1) in warmup_steps is a ratio of the total steps.
+    knobs = {"lr_scheduler_type": "linear", "warmup_steps": params.warmup_ratio, **params.training}
     try:
         return TrainingArguments(
+            **knobs,
             output_dir=str(request.output_dir),
             seed=request.seed,
             learning_rate=params.learning_rate,
@@ -84,9 +92,6 @@ def build_training_arguments(
             per_device_eval_batch_size=max(MIN_EVAL_BATCH_SIZE, params.per_device_train_batch_size),
             num_train_epochs=params.num_train_epochs,
             weight_decay=params.weight_decay,
-            # transformers 5: a float in [0, 1) is a ratio of the total steps (no warmup_ratio).
-            warmup_steps=params.warmup_ratio,
-            lr_scheduler_type="linear",
             eval_strategy="steps",
             eval_steps=schedule.eval_steps,
             save_strategy="steps" if save else "no",

@@ -28,7 +28,7 @@ from transformers import (
 )
 
 from sweepfirst.training import checkpoints, outputs
-from sweepfirst.training.callbacks import HooksCallback, LogFileCallback
+from sweepfirst.training.callbacks import HooksCallback, LogFileCallback, ProgressFileCallback
 from sweepfirst.training.hooks import TrainingHooks
 from sweepfirst.training.models import resolve_model_name
 from sweepfirst.training.request import TrainingRequest
@@ -103,7 +103,7 @@ def train_job(
             parts.tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
         ),
         compute_metrics=recorder,
-        callbacks=[bridge, LogFileCallback()],
+        callbacks=[bridge, LogFileCallback(), ProgressFileCallback(parts.num_train_examples, parts.eval_split)],
     )
     # PrinterCallback (the stand-in for progress bars) prints every log line to stdout.
     trainer.remove_callback(PrinterCallback)
@@ -157,6 +157,12 @@ def train_job(
         if result.finished:
             if recorder.step is not None:
                 parts.write_predictions(recorder)
+            if status == "completed" and request.save_final_model:
+                # Before metrics.json: a job whose result is recorded always has its model.
+                from sweepfirst.training.final_model import save_final_model
+
+                result.provenance["final_model"] = save_final_model(
+                    parts.model, request.output_dir, merged=request.save_merged_model)
             outputs.write_result(request.output_dir, result)
         if run is not None:
             run.summary.update({"sweepfirst/status": status, "sweepfirst/score": result.score})

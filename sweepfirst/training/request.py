@@ -27,7 +27,8 @@ WANDB_MODES: tuple[str, ...] = ("online", "offline", "disabled")
 
 #: Fields that say where things go or how they are watched, not what is computed; a change in
 #: them must not stop a job from resuming.
-_NOT_FINGERPRINTED = frozenset({"output_dir", "data_dir", "cache_dir", "wandb", "save_checkpoints"})
+_NOT_FINGERPRINTED = frozenset({"output_dir", "data_dir", "cache_dir", "wandb", "save_checkpoints",
+                                "save_final_model", "save_merged_model"})
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,10 @@ class TrainingRequest:
 
     Attributes:
         task: registry name (``mrpc``, ``sst2``, ``rte``, ``squad_v2``).
-        method: ``full_finetune`` or ``lora``.
-        hyperparameters: learning_rate, per_device_train_batch_size, num_train_epochs, and optional
-            warmup_ratio, weight_decay; for LoRA also lora_r, lora_alpha and optional lora_dropout.
+        method: ``full_finetune``, ``head_only``, ``lora``, or a peft method defined by ``peft``.
+        hyperparameters: learning_rate, per_device_train_batch_size, num_train_epochs, and any
+            other name of the vocabulary (``sweepfirst.vocabulary``): TrainingArguments fields,
+            model-config dropouts, the method's peft config fields (lora_r, lora_alpha ...).
         seed: the trial / production seed (model init, data order, dropout).
         model: a Hub id, a local folder, or ``bundled-minilm``.
         output_dir: the job's folder, derived by the caller from the job key.
@@ -89,9 +91,12 @@ class TrainingRequest:
             context; None (the default) means min(128, max_seq_length // 3), i.e. 128 at 384.
         evaluations_per_epoch: how often to evaluate and checkpoint.
         save_checkpoints: write resumable checkpoints (off only for throw-away runs).
+        save_final_model: write the finished model to ``final_model/`` (peft: the adapter only).
+        save_merged_model: peft only: also write the merged weights to ``final_model_merged/``.
         cache_dir: where tokenized datasets are cached across trials; ``None`` disables the cache.
         precision: ``auto`` (bf16 on a GPU that has it, else fp32), ``fp32``, ``bf16``, ``fp16``.
         wandb: W&B reporting settings.
+        peft: the method's peft definition, for a peft method other than ``lora``.
     """
 
     task: str
@@ -111,9 +116,14 @@ class TrainingRequest:
     doc_stride: int | None = None
     evaluations_per_epoch: int = 1
     save_checkpoints: bool = True
+    save_final_model: bool = False
+    save_merged_model: bool = False
     cache_dir: Path | None = None
     precision: str = "auto"
     wandb: WandbSettings = field(default_factory=WandbSettings)
+    #: The method's peft definition (its workflow ``peft:`` block, ``peft_type`` included) for a
+    #: peft method other than the built-in ``lora``; None for the built-in methods.
+    peft: Mapping[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         # Normalise first so that a str path and a Path give equal requests and equal fingerprints.
@@ -123,11 +133,13 @@ class TrainingRequest:
             if value is not None:
                 object.__setattr__(self, name, Path(value))
         object.__setattr__(self, "hyperparameters", dict(self.hyperparameters))
+        if self.peft is not None:
+            object.__setattr__(self, "peft", dict(self.peft))
         self._validate()
 
     def _validate(self) -> None:
         get_task(self.task)
-        parse_hyperparameters(self.method, self.hyperparameters)
+        parse_hyperparameters(self.method, self.hyperparameters, peft=self.peft)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise SweepfirstError(f"seed must be a whole number, got {self.seed!r}.")
         if not self.model:
@@ -175,7 +187,7 @@ class TrainingRequest:
     @property
     def parsed_hyperparameters(self) -> Hyperparameters:
         """The hyperparameters, validated and with defaults filled in."""
-        return parse_hyperparameters(self.method, self.hyperparameters)
+        return parse_hyperparameters(self.method, self.hyperparameters, peft=self.peft)
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """The fields that decide the result, as JSON values (what ``fingerprint`` hashes)."""
@@ -184,9 +196,11 @@ class TrainingRequest:
             if f.name in _NOT_FINGERPRINTED:
                 continue
             values[f.name] = getattr(self, f.name)
+        # Left out when unset, so that adding the fields changed the fingerprint of no earlier job.
         if self.doc_stride is None:
-            # Left out, so that adding the field changed the fingerprint of no earlier job.
             del values["doc_stride"]
+        if self.peft is None:
+            del values["peft"]
         # Defaults filled in: `warmup_ratio: 0` written out or left out is the same job.
         values["hyperparameters"] = self.parsed_hyperparameters.as_dict()
         # Where the data lives is not part of the result, but whether it is the Hub's tokenised

@@ -12,6 +12,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from sweepfirst.analysis.degenerate import detect_degenerate
 from sweepfirst.analysis.report_model import (
     LearningCurve,
     MethodComparison,
@@ -25,7 +26,6 @@ from sweepfirst.analysis.report_model import (
     SweepTrial,
     TaskResult,
 )
-from sweepfirst.analysis.statistics import detect_degenerate
 
 UTC = dt.timezone.utc
 SEEDS = (1, 2, 3)

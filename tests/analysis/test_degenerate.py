@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sweepfirst.analysis.statistics import detect_degenerate
+from sweepfirst.analysis.degenerate import detect_degenerate
 
 # 70 positives, 30 negatives: the majority-class rate is 0.70.
 LABELS = [1] * 70 + [0] * 30

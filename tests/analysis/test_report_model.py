@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from sweepfirst.analysis.degenerate import detect_degenerate
 from sweepfirst.analysis.report_model import (
     MethodComparison,
     MethodResult,
@@ -15,7 +16,7 @@ from sweepfirst.analysis.report_model import (
     ReportData,
     SeedRun,
 )
-from sweepfirst.analysis.statistics import compare_paired, detect_degenerate, summarize_seeds
+from sweepfirst.analysis.statistics import compare_paired, summarize_seeds
 
 COLLAPSED = detect_degenerate([1] * 10, [1] * 7 + [0] * 3)
 HEALTHY = detect_degenerate([1] * 7 + [0] * 3, [1] * 7 + [0] * 3)

@@ -38,6 +38,12 @@ def test_run_goes_through_every_phase_and_exports_the_choice(tmp_path: Path, tin
     assert len(sweep) == 4 and len(production) == 4
     assert all(j.state == "succeeded" for j in jobs)
     assert set(chosen) == {("mrpc", "full_finetune"), ("mrpc", "lora")}
+    # Each choice states how sure it is, from its trials' predictions on the selection split.
+    for selection in chosen.values():
+        certainty = selection.metrics["selection_uncertainty"]
+        assert certainty["comparison"] is not None, certainty["note"]
+        assert [i["examples"] for i in certainty["intervals"]] == [certainty["comparison"]["examples"]] * 2
+        assert "against runner-up" in output
     # Production uses exactly the chosen configuration, on every production seed.
     for job in production:
         assert job.hyperparameters == chosen[(job.task, job.method)].hyperparameters
@@ -100,7 +106,9 @@ def test_production_from_an_optimal_config_file_skips_the_sweep(tmp_path: Path, 
         run = run_store.find_run(session)
         jobs = job_store.list_jobs(session, run.id)
     assert run.phase == "completed"
-    assert {j.phase for j in jobs} == {"production"} and len(jobs) == 4
+    # The drift phase adds the base representations and one drift job per production model.
+    assert {j.phase for j in jobs} == {"production", "representations", "drift"}
+    assert len([j for j in jobs if j.phase == "production"]) == 4
 
 
 def test_train_records_one_job(tmp_path: Path, tiny_workflow, tiny_glue_dir: Path) -> None:

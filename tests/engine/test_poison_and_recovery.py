@@ -104,6 +104,6 @@ def test_a_failed_sweep_phase_recovers_with_jobs_retry_and_a_bare_resume(
     # Reopened in the sweep (the retried jobs are sweep jobs), then analysis ran again.
     assert moves[moves.index(("analysis", "failed")):] == [
         ("analysis", "failed"), ("failed", "sweep"), ("sweep", "analysis"), ("analysis", "production"),
-        ("production", "report"), ("report", "completed")]
+        ("production", "drift"), ("drift", "report"), ("report", "completed")]
     assert all(j.state == "succeeded" for j in jobs), [(j.id, j.state) for j in jobs]
     assert {j.method for j in jobs if j.phase == "production"} == {"full_finetune", "lora"}

@@ -83,6 +83,14 @@ def accuracy(predicted: list[int]) -> float:
     return sum(p == g for p, g in zip(predicted, LABELS)) / DEV_SIZE
 
 
+def f1(predicted: list[int]) -> float:
+    """F1 of the positive class (GLUE's MRPC F1): 2 TP / (2 TP + FP + FN)."""
+    tp = sum(p == g == 1 for p, g in zip(predicted, LABELS))
+    fp = sum(p == 1 and g == 0 for p, g in zip(predicted, LABELS))
+    fn = sum(p == 0 and g == 1 for p, g in zip(predicted, LABELS))
+    return 2 * tp / (2 * tp + fp + fn)
+
+
 def write_glue_mrpc(folder: Path, rows: int = 32) -> Path:
     """A GLUE-format MRPC folder (train.tsv and dev.tsv) with ``rows`` rows each."""
     mrpc = folder / "MRPC"
@@ -199,7 +207,7 @@ def record_run(state_dir: Path, *, failed_production_seed: int | None = None) ->
                 score = accuracy(predicted)
                 _write_outputs(ctx.job_dir(rel), predicted, [score - 0.2, score - 0.05, score])
                 _finish(ctx, run_id, JobEvent.SUCCEEDED, score=score,
-                        metrics={"eval_accuracy": score, "eval_loss": 0.5},
+                        metrics={"eval_accuracy": score, "eval_f1": f1(predicted), "eval_loss": 0.5},
                         provenance={"seed": seed, "device": "cuda:0", "precision": "bf16",
                                     "data_fingerprint": DATA_FINGERPRINT, "data_source": "local"})
 
