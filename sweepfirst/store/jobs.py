@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sweepfirst.attempts import DEFAULT_MAX_LOSSES_AT_POINT, AttemptCounters, Ending, decide
 from sweepfirst.errors import IllegalTransition, LeaseLost, NotFound
 from sweepfirst.states import JOB_TRANSITIONS, JobEvent, JobPhase, JobState
-from sweepfirst.store.liveness import owner_is_dead_here, pid_alive
+from sweepfirst.store.liveness import owner_is_dead_here
 from sweepfirst.store.models import Job, JobEventRow, utcnow
 
 
@@ -359,11 +359,6 @@ def record_intermediate(
     if loss is not None:
         job.intermediate_loss = {**(job.intermediate_loss or {}), str(iteration): loss}
     session.flush()
-
-
-# The reaper's liveness rule lives in store.liveness (standard library only), so `status` can
-# apply it without importing this module.
-_pid_alive = pid_alive
 
 
 def lose_job(session: Session, job: Job, reason: str, *, point: int | None = None) -> JobEvent | None:

@@ -13,6 +13,7 @@ from sweepfirst.states import JobEvent, JobPhase, JobState
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
 from sweepfirst.store.database import Database
+from sweepfirst.store.liveness import pid_alive
 from sweepfirst.store.models import Job, utcnow
 
 
@@ -212,7 +213,7 @@ def test_a_zombie_worker_counts_as_dead() -> None:
         time.sleep(0.01)
     try:
         os.kill(child.pid, 0)  # the old liveness check: the zombie passes it
-        assert not job_store._pid_alive(child.pid)
+        assert not pid_alive(child.pid)
     finally:
         child.wait()
-    assert job_store._pid_alive(os.getpid())
+    assert pid_alive(os.getpid())
