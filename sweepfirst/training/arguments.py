@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweepfirst.errors import SweepfirstError
@@ -48,13 +49,39 @@ def make_schedule(
     return Schedule(steps_per_epoch, eval_steps, total_steps)
 
 
+#: The /proc/cpuinfo flag of the CPUs where bf16 training was measured faster than fp32 at equal
+#: dev accuracy (benchmarks/RESULTS.md, "bf16 on this CPU"): Intel's AMX tiles for bf16 (Sapphire
+#: Rapids and later). AVX512-BF16 alone (AMD Zen 4, older Xeons) runs bf16 matmuls fast but has not
+#: been measured faster over whole training steps on an idle machine, so it keeps fp32.
+FAST_CPU_BF16_FLAG = "amx_bf16"
+
+
+def cpu_has_fast_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU is one where ``auto`` trains in bf16 (see ``FAST_CPU_BF16_FLAG``).
+
+    Read from the kernel's flags, which list AMX only where the kernel also enables it; a system
+    without ``/proc/cpuinfo`` (macOS, Windows) keeps fp32.
+    """
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(
+        line.startswith("flags") and FAST_CPU_BF16_FLAG in line.split(":", 1)[-1].split()
+        for line in text.splitlines()
+    )
+
+
 def resolve_precision(precision: str) -> str:
-    """``auto`` -> ``bf16`` on a GPU that supports it, else ``fp32``; explicit choices are checked."""
+    """``auto`` -> ``bf16`` on a GPU that supports it or a CPU where bf16 was measured faster at
+    equal accuracy (``cpu_has_fast_bf16``), else ``fp32``; explicit choices are checked."""
     import torch
 
     has_cuda = torch.cuda.is_available()
     if precision == "auto":
-        return "bf16" if has_cuda and torch.cuda.is_bf16_supported() else "fp32"
+        if has_cuda:
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
     if precision == "fp16" and not has_cuda:
         raise SweepfirstError("precision 'fp16' needs a CUDA GPU; use 'auto', 'fp32' or 'bf16'.")
     if precision == "bf16" and has_cuda and not torch.cuda.is_bf16_supported():
