@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "report"))
 
 import recorded_run
 
-from sweepfirst.analysis.report_builder import build_report_data
-from sweepfirst.analysis.run_report import write_run_report
+from sweepfirst.analysis.report.step2_build import build_report_data
+from sweepfirst.analysis.report.step5_write import write_run_report
 from sweepfirst.states import JobEvent
 
 

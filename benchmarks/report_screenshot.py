@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from sweepfirst.analysis.report_builder import build_report_data
-from sweepfirst.analysis.run_report import write_run_report
+from sweepfirst.analysis.report.step2_build import build_report_data
+from sweepfirst.analysis.report.step5_write import write_run_report
 from sweepfirst.analysis.screenshot import screenshot_html
-from sweepfirst.engine.context import Context
 from sweepfirst.errors import SweepfirstError
+from sweepfirst.store.context import Context
 
 
 def main(argv: list[str] | None = None) -> int:

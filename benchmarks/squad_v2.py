@@ -58,9 +58,9 @@ def parse_args() -> argparse.Namespace:
 
 def baseline_scores(request: Any) -> dict[str, float]:
     """The official metric for answering "" to every question of the job's eval split."""
-    from sweepfirst.analysis.squad_v2_metric import evaluate
-    from sweepfirst.training.qa_data import dataset_to_articles
-    from sweepfirst.training.qa_splits import load_qa_splits
+    from sweepfirst.squad_v2_metric import evaluate
+    from sweepfirst.training.qa.dataset import dataset_to_articles
+    from sweepfirst.training.qa.splits import load_qa_splits
     from sweepfirst.training.splits import SplitRecipe
 
     questions = load_qa_splits(request.data_dir, SplitRecipe.from_request(request)).eval

@@ -28,12 +28,12 @@ from sqlalchemy import update
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sweepfirst.engine.context import Context
 from sweepfirst.job_progress import JobProgress, write_progress
 from sweepfirst.spec import load_workflow
 from sweepfirst.states import JobPhase, JobState, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 from sweepfirst.store.models import Job
 
 

@@ -13,7 +13,10 @@ examples with the same hyperparameters, and are scored on all of MRPC dev:
   sweepfirst's fp32 side, so ``sweepfirst / expert`` is what the product adds over a good script.
 * ``sweepfirst``: ``run_training(TrainingRequest(...))`` as a sweep worker calls it -- dynamic
   padding, length-grouped batches, cached tokenization (the cache is warmed first, as for every
-  trial after a sweep's first), ``precision: auto`` (bf16 only on a GPU that has it).
+  trial after a sweep's first), ``precision: auto`` (bf16 on a GPU that has it and on a CPU with
+  AMX-BF16, where it was measured faster at equal accuracy; else fp32), as a user gets it.
+* ``sweepfirst_fp32``: the same with ``precision: fp32``: sweepfirst's gain over the expert
+  without bf16 (on a CPU without AMX, ``sweepfirst`` is this).
 * ``sweepfirst_bf16``: the same with ``precision: bf16`` (CPU autocast: fast where the CPU has
   bf16 matrix instructions, AVX512-BF16 or AMX-BF16; fp32 master weights).
 * ``sweepfirst_pad8``: the same as ``sweepfirst`` with batches padded to a multiple of 8 (the
@@ -46,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 SPAWN = multiprocessing.get_context("spawn")
-VARIANTS = ("baseline", "expert", "sweepfirst", "sweepfirst_bf16", "sweepfirst_pad8")
+VARIANTS = ("baseline", "expert", "sweepfirst", "sweepfirst_fp32", "sweepfirst_bf16", "sweepfirst_pad8")
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
 
 
@@ -88,9 +91,9 @@ class RunResult:
 
 def _job_splits(setting: Setting) -> Any:
     """MRPC train (subsampled as sweepfirst does, so both sides get the same examples) and dev."""
+    from sweepfirst.tasks import get_task
     from sweepfirst.training.data import load_raw_splits
     from sweepfirst.training.splits import SplitRecipe, make_splits
-    from sweepfirst.training.tasks import get_task
 
     raw = load_raw_splits(get_task("mrpc"), Path(setting.data_dir))
     recipe = SplitRecipe("dev", 0.1, 0, setting.max_train_samples, None)
@@ -282,6 +285,8 @@ def run_one(variant: str, seed: int, round_: int, setting: Setting) -> RunResult
         figures = _expert(setting, seed)
     elif variant == "sweepfirst":
         figures = _sweepfirst(setting, seed, "auto", None)
+    elif variant == "sweepfirst_fp32":
+        figures = _sweepfirst(setting, seed, "fp32", None)
     elif variant == "sweepfirst_bf16":
         figures = _sweepfirst(setting, seed, "bf16", None)
     elif variant == "sweepfirst_pad8":
@@ -295,9 +300,9 @@ def run_one(variant: str, seed: int, round_: int, setting: Setting) -> RunResult
 def _warm_cache(setting: Setting) -> None:
     """Tokenize once into the cache, as the first trial of a sweep does for all later ones."""
     _quiet()
+    from sweepfirst.tasks import get_task
     from sweepfirst.training.classification import prepare_data
     from sweepfirst.training.request import TrainingRequest
-    from sweepfirst.training.tasks import get_task
 
     request = TrainingRequest(
         task="mrpc", method="full_finetune",

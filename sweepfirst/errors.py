@@ -7,6 +7,14 @@ default message.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+#: The one command that continues a run whose phase failed (the planner's and the analysis's advice).
+CONTINUE_COMMAND = "`sweepfirst resume --retry-failed`"
+
 
 class SweepfirstError(Exception):
     """Something went wrong in sweepfirst."""
@@ -71,3 +79,11 @@ class DatabaseError(StateError):
 
 class NoState(DatabaseError):
     """There is no sweepfirst state there yet; start a run with `sweepfirst run WORKFLOW`."""
+
+    @classmethod
+    def no_database_file(cls, path: Path) -> NoState:
+        """No SQLite file where one was looked for (`status` says so without opening a database)."""
+        return cls(
+            f"There is no sweepfirst state database in {path.parent} (no {path.name}); start one with "
+            "`sweepfirst run WORKFLOW`, or point --state-dir (or --db-url) at the folder that holds it."
+        )

@@ -5,7 +5,7 @@ every evaluation; the live view, `status --watch` and the time-left estimate rea
 the job folder, not the database (no schema change), so any process that sees the artifact store
 sees the progress of jobs on every worker. Standard library only: readers never import torch.
 
-The file is replaced atomically (``os.replace``) but not fsynced: it is a progress note, rewritten
+The file is replaced atomically (``sweepfirst.files``) but not fsynced: it is a progress note, rewritten
 every few seconds, and a crash that loses the latest one loses nothing that matters.
 """
 
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+
+from sweepfirst.files import write_atomic
 
 PROGRESS_FILE = "progress.json"
 #: Seconds between writes (and between refreshes of the live view); tests make it short.
@@ -70,17 +71,8 @@ class JobProgress:
 
 def write_progress(job_dir: Path, progress: JobProgress) -> None:
     """Replace the job's ``progress.json`` (a reader never sees half a file)."""
-    job_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{PROGRESS_FILE}.", suffix=".tmp", dir=job_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(progress), handle)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, job_dir / PROGRESS_FILE)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # Compact, not json_text's indented form: the train-loss curve grows with every step.
+    write_atomic(Path(job_dir) / PROGRESS_FILE, json.dumps(asdict(progress)), durable=False)
 
 
 def read_progress(job_dir: Path) -> JobProgress | None:

@@ -158,7 +158,7 @@ def glue_data_fingerprint(task_name: str, data_dir: Path) -> str | None:
     """The fingerprint training records for a task read from a glue_data folder, or None when the
     files are not there. Computed the same way as ``training.data`` (task name, then the train and
     dev files' bytes), so a fingerprint recomputed for a report matches the jobs' own."""
-    from sweepfirst.training.tasks import get_task
+    from sweepfirst.tasks import get_task
 
     layout = get_task(task_name).glue
     if layout is None:

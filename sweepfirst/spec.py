@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -171,7 +172,7 @@ class Workflow(_Strict):
     @classmethod
     def _known_tasks(cls, tasks: list[str]) -> list[str]:
         from sweepfirst.errors import SweepfirstError
-        from sweepfirst.training.tasks import get_task
+        from sweepfirst.tasks import get_task
 
         for task in tasks:
             try:
@@ -201,7 +202,7 @@ class Workflow(_Strict):
                 method_spec.sweep, method_name=name, where=f"{where}.sweep", workflow=self,
                 names_where=sweep_where,
             )
-        from sweepfirst.engine.sweep_config import sweep_config_for
+        from sweepfirst.sweep_config import sweep_config_for
 
         for task in self.tasks:
             for name in self.methods:
@@ -225,6 +226,10 @@ class Workflow(_Strict):
                     )
         return self
 
+    def search_seed(self, task: str, method: str) -> int:
+        """One reproducible seed per (task, method) sweep, derived from the workflow's search seed."""
+        return (self.seeds.search * 1_000_003 + zlib.crc32(f"{task}/{method}".encode())) % (2**31)
+
     def method_budget(self, method: str) -> BudgetSpec | None:
         """The budget of ``method``'s sweeps: its own, else the workflow's."""
         own = self.methods[method].budget
@@ -232,7 +237,7 @@ class Workflow(_Strict):
 
     def budget_warnings(self) -> list[str]:
         """Sentences saying where one method gets a bigger search budget than another."""
-        from sweepfirst.engine.sweep_config import sweep_config_for
+        from sweepfirst.sweep_config import sweep_config_for
 
         warnings = []
         for task in self.tasks:

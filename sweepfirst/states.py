@@ -32,29 +32,41 @@ class Phase(str, enum.Enum):
     #: Stopped on request; `resume` picks it up again.
     CANCELLED = "cancelled"
 
-    def is_terminal(self) -> bool:
-        return self in _TERMINAL_PHASES
-
     def is_working(self) -> bool:
-        """A phase whose work the scheduler performs."""
+        """A phase whose work the coordinator loop performs."""
         return self in WORKING_PHASES
 
+    def is_terminal(self) -> bool:
+        """A phase the loop drives no run out of: done, or stopped (only `resume`, a retry or
+        `sweepfirst drift` moves it on)."""
+        return self in TERMINAL_PHASES
 
-WORKING_PHASES: tuple[Phase, ...] = (Phase.SWEEP, Phase.ANALYSIS, Phase.PRODUCTION, Phase.DRIFT,
-                                     Phase.REPORT)
-_TERMINAL_PHASES = frozenset({Phase.COMPLETED})
+
+#: The order a run goes through its phases (`resume` goes back to the earliest with unfinished
+#: work; `run --phase X` refuses to skip ahead).
+PHASE_ORDER: tuple[Phase, ...] = (Phase.PLANNED, Phase.SWEEP, Phase.ANALYSIS, Phase.PRODUCTION,
+                                  Phase.DRIFT, Phase.REPORT, Phase.COMPLETED)
+#: The phases with work to do, in order.
+WORKING_PHASES: tuple[Phase, ...] = PHASE_ORDER[1:-1]
+#: Stopped before the end (a phase failed, or a cancel): `resume` continues where it stopped.
+STOPPED_PHASES = frozenset({Phase.FAILED, Phase.CANCELLED})
+#: Where the loop stops driving a run: it completed, or it stopped.
+TERMINAL_PHASES = frozenset({Phase.COMPLETED, *STOPPED_PHASES})
+#: Every result is in: the report is being written, or was. A report of an earlier phase is partial.
+REPORTED_PHASES = frozenset({Phase.REPORT, Phase.COMPLETED})
 
 
 def next_phase(phase: Phase) -> Phase:
     """The phase that follows a working phase when its work is done."""
-    order = (Phase.PLANNED, *WORKING_PHASES, Phase.COMPLETED)
-    return order[order.index(phase) + 1]
+    return PHASE_ORDER[PHASE_ORDER.index(phase) + 1]
 
 
 #: to-phase -> the phases it may be entered from. A later phase may go back to an earlier one:
 #: `jobs retry` of an earlier phase's job reopens that phase (`resume` goes back to the earliest
 #: phase with unfinished work), and everything after it runs again.
 PHASE_TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    # A run is created planned and never goes back there.
+    Phase.PLANNED: frozenset(),
     Phase.SWEEP: frozenset({Phase.PLANNED, Phase.ANALYSIS, Phase.PRODUCTION, Phase.DRIFT,
                             Phase.REPORT, Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED}),
     Phase.ANALYSIS: frozenset({Phase.SWEEP, Phase.PRODUCTION, Phase.DRIFT, Phase.REPORT,
@@ -92,6 +104,7 @@ class JobState(str, enum.Enum):
     CANCELLED = "cancelled"
 
     def is_finished(self) -> bool:
+        """The job ended (until a retry or a promotion reopens it): it needs no worker."""
         return self in FINISHED_JOB_STATES
 
 
@@ -157,3 +170,18 @@ class JobPhase(str, enum.Enum):
     REPRESENTATIONS = "representations"
     #: How one production or baseline model differs from the base model (the drift phase).
     DRIFT = "drift"
+
+
+#: The job phases whose jobs a run phase executes.
+JOB_PHASES: dict[Phase, tuple[JobPhase, ...]] = {
+    Phase.SWEEP: (JobPhase.SWEEP,),
+    # The base model's representations are computed once per task, alongside production.
+    Phase.PRODUCTION: (JobPhase.PRODUCTION, JobPhase.BASELINE, JobPhase.TRAIN,
+                       JobPhase.REPRESENTATIONS),
+    Phase.DRIFT: (JobPhase.DRIFT,),
+}
+#: Jobs that train a fixed configuration on the full train split and score it on dev over the
+#: production seeds: the results tables, and the models drift compares and a degenerate run spoils.
+DEV_JOB_PHASES: tuple[JobPhase, ...] = (JobPhase.PRODUCTION, JobPhase.BASELINE, JobPhase.TRAIN)
+#: Jobs that train a model (the others measure one): what time-left estimates count.
+TRAINING_JOB_PHASES: tuple[JobPhase, ...] = (JobPhase.SWEEP, *DEV_JOB_PHASES)

@@ -6,10 +6,8 @@ The YAML can be handed back with `sweepfirst run --phase production --optimal-co
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import yaml
 
 from sweepfirst.errors import SpecError
+from sweepfirst.files import write_atomic
 from sweepfirst.methods import complete_hyperparameters, get_method, validate_hyperparameters
 from sweepfirst.store.models import Selection
 from sweepfirst.vocabulary import EXPORT_SUFFIXES
@@ -51,13 +50,6 @@ class ChosenConfig:
 def _ordered(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
     known = [k for k in EXPORT_ORDER if k in hyperparameters]
     return {k: hyperparameters[k] for k in [*known, *sorted(set(hyperparameters) - set(known))]}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
 
 
 def export_variable_prefix(task: str, method: str) -> str:
@@ -100,8 +92,8 @@ def write_exports(selections: Mapping[tuple[str, str], Selection], output_dir: P
             suffix = EXPORT_SUFFIXES.get(name) or re.sub(r"[^A-Z0-9]+", "_", name.upper())
             lines.append(f"export {prefix}_{suffix}={shlex.quote(_shell_value(value))}")
     yaml_path, shell_path = output_dir / YAML_NAME, output_dir / SHELL_NAME
-    _atomic_write(yaml_path, yaml.safe_dump(document, sort_keys=False))
-    _atomic_write(shell_path, "\n".join(lines) + "\n")
+    write_atomic(yaml_path, yaml.safe_dump(document, sort_keys=False))
+    write_atomic(shell_path, "\n".join(lines) + "\n")
     return [yaml_path, shell_path]
 
 

@@ -9,23 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from sweepfirst.engine.planner import Trial
-from sweepfirst.engine.sweep_config import sweep_config_for, sweep_metric
-from sweepfirst.errors import PhaseNotReady
+from sweepfirst.errors import CONTINUE_COMMAND, PhaseNotReady
 from sweepfirst.spec import Workflow
 from sweepfirst.states import JobState
 from sweepfirst.store import runs as run_store
 from sweepfirst.store.jobs import config_hash
 from sweepfirst.store.models import Run
+from sweepfirst.store.trials import Trial, sweep_spend, sweep_trials
+from sweepfirst.sweep_config import sweep_config_for, sweep_metric
 
 if TYPE_CHECKING:
     from sweepfirst.analysis.selection_uncertainty import SelectionUncertainty
-
-
-def selection_split_label(workflow: Workflow) -> str:
-    if workflow.selection.split == "dev":
-        return "dev"
-    return f"selection ({workflow.selection.fraction:.0%} of train held out, seed {workflow.selection.seed})"
 
 
 def _mean_metrics(metrics: list[Mapping[str, Any]]) -> dict[str, float]:
@@ -37,11 +31,10 @@ def _mean_metrics(metrics: list[Mapping[str, Any]]) -> dict[str, float]:
 
 def planned_trial_count(workflow: Workflow, task: str, method: str, trials_seen: int) -> int:
     """How many trials the sweep of a cell planned: its run_cap or grid size, else what exists."""
-    from sweepfirst.engine.planner import search_seed
     from sweepfirst.search.strategies import make_proposer
 
     config = sweep_config_for(workflow, task, method)
-    total = make_proposer(config, seed=search_seed(workflow, task, method)).total_trials
+    total = make_proposer(config, seed=workflow.search_seed(task, method)).total_trials
     return max(total, trials_seen) if total is not None else trials_seen
 
 
@@ -53,8 +46,6 @@ CERTAINTY_KEY = "selection_uncertainty"
 
 def budget_record(workflow: Workflow, method: str, trials: list[Trial]) -> dict[str, Any]:
     """The cell's budget (as the workflow states it) and what its sweep spent, as JSON values."""
-    from sweepfirst.engine.planner import sweep_spend
-
     budget = workflow.method_budget(method)
     spend = sweep_spend(trials)
     run_cap = workflow.methods[method].sweep.get("run_cap")
@@ -98,8 +89,6 @@ def choose_configurations(
     (a job's output folder from its relative path), the choice also states how sure it is: an
     interval per trial and the chosen trial against the runner-up (``selection_uncertainty``).
     """
-    from sweepfirst.engine.planner import sweep_trials
-
     lines = []
     for task in workflow.tasks:
         for method in workflow.methods:
@@ -110,8 +99,6 @@ def choose_configurations(
             lost = [_lost(t) for t in every if t.state not in ("complete", "pruned")]
             planned = planned_trial_count(workflow, task, method, len(every))
             if not trials:
-                from sweepfirst.engine.phase_steps import CONTINUE_COMMAND
-
                 raise PhaseNotReady(
                     f"No sweep trial of {task}/{method} succeeded ({len(lost)} of {planned} planned trials "
                     f"lost: {describe_lost(lost) or 'none ran'}), so there is nothing to choose; fix the "

@@ -10,9 +10,7 @@ import typer
 from sweepfirst.cli import console
 from sweepfirst.cli.options import DbUrl, StateDir, open_context
 from sweepfirst.errors import PhaseNotReady
-from sweepfirst.spec import Workflow
 from sweepfirst.states import Phase
-from sweepfirst.store import runs as run_store
 
 
 def analyze(
@@ -25,6 +23,8 @@ def analyze(
     """Choose (or show) the best configuration per (task, method) from the finished sweep."""
     from sweepfirst.analysis.exports import write_exports
     from sweepfirst.analysis.selection import choose_configurations
+    from sweepfirst.spec import Workflow
+    from sweepfirst.store import runs as run_store
 
     ctx = open_context(state_dir, db_url, create=False)
     with ctx.db.session() as session:

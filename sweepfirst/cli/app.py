@@ -16,31 +16,35 @@ if TYPE_CHECKING:
 
     import typer
 
-#: Exit code of a process stopped by SIGINT (128 + 2), as shells report it.
-INTERRUPTED_EXIT_CODE = 130
+#: Every command, declared once: its name -> (module under sweepfirst.cli, attribute, is a group).
+#: A group's attribute is a Typer app of subcommands (`jobs list`, `db upgrade`, ...).
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "run": ("run", "run", False),
+    "plan": ("plan", "plan", False),
+    "resume": ("run", "resume", False),
+    "status": ("status", "status", False),
+    "train": ("train", "train", False),
+    "analyze": ("analyze", "analyze", False),
+    "evaluate": ("evaluate", "evaluate", False),
+    "report": ("report", "report", False),
+    "drift": ("drift", "drift", False),
+    "jobs": ("jobs", "app", True),
+    "worker": ("worker", "worker", False),
+    "launch": ("launch", "app", True),
+    "db": ("db", "app", True),
+    "import": ("import_wandb", "app", True),
+}
 
 _app: typer.Typer | None = None
 
 
-def build_app() -> typer.Typer:
-    """Every command, registered once (they import nothing heavy until they run)."""
+def build_app(only: str | None = None) -> typer.Typer:
+    """The command line; with ``only``, just that command, so `sweepfirst status` imports the status
+    command's module and not the thirteen others (the full app is built for `--help` and tests)."""
+    import importlib
+
     import typer
 
-    from sweepfirst.cli import (
-        analyze,
-        drift,
-        evaluate,
-        import_wandb,
-        jobs,
-        launch,
-        plan,
-        report,
-        run,
-        status,
-        train,
-        worker,
-    )
-    from sweepfirst.cli import db as db_commands
     from sweepfirst.cli.options import command_settings
 
     app = typer.Typer(
@@ -52,20 +56,18 @@ def build_app() -> typer.Typer:
         # Help texts say "[default: ...]" literally; rich markup would swallow the brackets.
         rich_markup_mode=None,
     )
-    app.command("run", **command_settings())(run.run)
-    app.command("plan", **command_settings())(plan.plan)
-    app.command("resume", **command_settings())(run.resume)
-    app.command("status", **command_settings())(status.status)
-    app.command("train", **command_settings())(train.train)
-    app.command("analyze", **command_settings())(analyze.analyze)
-    app.command("evaluate", **command_settings())(evaluate.evaluate)
-    app.command("report", **command_settings())(report.report)
-    app.command("drift", **command_settings())(drift.drift)
-    app.add_typer(jobs.app, name="jobs")
-    app.command("worker", **command_settings())(worker.worker)
-    app.add_typer(launch.app, name="launch")
-    app.add_typer(db_commands.app, name="db")
-    app.add_typer(import_wandb.app, name="import")
+    if only is not None:
+        # A lone command would become the app itself (typer's single-command mode) and take
+        # "status" as its argument; a hidden callback keeps the command line's shape.
+        app.callback()(lambda: None)
+    for name, (module_name, attribute, is_group) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        command = getattr(importlib.import_module(f"sweepfirst.cli.{module_name}"), attribute)
+        if is_group:
+            app.add_typer(command, name=name)
+        else:
+            app.command(name, **command_settings())(command)
     return app
 
 
@@ -83,42 +85,45 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _interrupted() -> None:
-    # Printed without rich: the interrupt may have come before rich was imported.
-    sys.stderr.write("interrupted\n")
-    sys.exit(INTERRUPTED_EXIT_CODE)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes become one sentence and an exit code, not a traceback."""
     try:
         _main(argv)
     except KeyboardInterrupt:
-        _interrupted()
+        from sweepfirst.cli.interrupt import exit_interrupted
+
+        exit_interrupted()
 
 
 def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
-    if args[:1] == ["status"]:
-        # `status` on a SQLite file answers without building the command line (typer, SQLAlchemy):
-        # a fraction of a second. Anything it does not handle plainly falls through to the command.
-        from sweepfirst.cli.status_view import fast_status
-
-        if fast_status(args[1:]):
-            return
-    from rich.markup import escape
-
-    from sweepfirst.cli import console
-    from sweepfirst.cli.options import os_error_sentence
     from sweepfirst.errors import SweepfirstError
 
     try:
-        get_app()(args=argv, standalone_mode=True)
+        if args[:1] == ["status"]:
+            # `status` on a SQLite file answers without building the command line (typer,
+            # SQLAlchemy): a fraction of a second. What it does not handle falls through to the command.
+            from sweepfirst.cli.status_view import fast_status
+
+            if fast_status(args[1:]):
+                return
+        # Only the command asked for is loaded; anything else (`--help`, a typo) gets the full app.
+        only = args[0] if args and args[0] in COMMANDS else None
+        (get_app() if only is None else build_app(only))(args=argv, standalone_mode=True)
     except SweepfirstError as error:
+        from rich.markup import escape
+
+        from sweepfirst.cli import console
+
         # Commands outside SweepfirstCommand (`db`, `launch`) raise theirs up to here.
         console.err.print(f"[red]error:[/red] {escape(error.message)}")
         sys.exit(error.exit_code)
     except OSError as error:
+        from rich.markup import escape
+
+        from sweepfirst.cli import console
+        from sweepfirst.cli.options import os_error_sentence
+
         sentence = os_error_sentence(error)
         if sentence is None:
             raise

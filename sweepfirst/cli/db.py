@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from sweepfirst.cli import console
 from sweepfirst.cli.options import DbUrl, JsonFlag, StateDir
-from sweepfirst.store.database import Database, default_db_url, redact_url
+
+if TYPE_CHECKING:
+    from sweepfirst.store.database import Database
 
 app = typer.Typer(help="Schema version of the state database: show it, upgrade it.", no_args_is_help=True)
 
@@ -16,6 +19,8 @@ app = typer.Typer(help="Schema version of the state database: show it, upgrade i
 def _database(state_dir: Path | None, db_url: str | None) -> Database:
     """The database these options name, opened *without* the on-open schema check
     (which is exactly what refuses a PostgreSQL database that needs `db upgrade`)."""
+    from sweepfirst.store.database import Database, default_db_url
+
     return Database(db_url or default_db_url(state_dir or Path("state")))
 
 
@@ -23,10 +28,11 @@ def _database(state_dir: Path | None, db_url: str | None) -> Database:
 def upgrade(state_dir: StateDir = None, db_url: DbUrl = None) -> None:
     """Upgrade the schema to this sweepfirst's version (stop the database's workers first)."""
     from sweepfirst.store import migrate
+    from sweepfirst.store.database import redact_url
 
     db = _database(state_dir, db_url)
     with db.translate_errors():
-        before, after = migrate.upgrade(db)
+        before, after = migrate.upgrade(db.engine, shown_url=redact_url(db.url))
     if before == after:
         console.success(f"{redact_url(db.url)} is already at schema revision {after}.")
     else:
@@ -38,10 +44,11 @@ def upgrade(state_dir: StateDir = None, db_url: DbUrl = None) -> None:
 def current(as_json: JsonFlag = False, state_dir: StateDir = None, db_url: DbUrl = None) -> None:
     """The database's schema revision and this sweepfirst's."""
     from sweepfirst.store import migrate
+    from sweepfirst.store.database import redact_url
 
     db = _database(state_dir, db_url)
     with db.translate_errors():
-        status = migrate.current(db)
+        status = migrate.current(db.engine)
     db.dispose()
     data = {"database": redact_url(db.url), "revision": status.revision, "head": status.head,
             "state": status.state.value}

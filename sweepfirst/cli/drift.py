@@ -15,12 +15,12 @@ from rich.table import Table
 
 from sweepfirst.cli import console
 from sweepfirst.cli.options import Artifacts, DataDir, DbUrl, JsonFlag, StateDir, open_context
-from sweepfirst.engine.context import Context
 from sweepfirst.errors import SweepfirstError
-from sweepfirst.store import runs as run_store
 
 if TYPE_CHECKING:
-    from sweepfirst.drift.compare import DriftReport
+    # The store and the workflow model (SQLAlchemy, pydantic) load when the command runs, not for --help.
+    from sweepfirst.analysis.drift_comparison import DriftReport
+    from sweepfirst.store.context import Context
 
 
 def drift(
@@ -35,7 +35,7 @@ def drift(
 ) -> None:
     """CKA to the base model per layer, weight change and intruder dimensions per matrix, for
     every production model of a run, compared across seeds and between methods."""
-    from sweepfirst.cli.run import context_for_run, execution_options, stop_flag
+    from sweepfirst.cli.driving import context_for_run, execution_options, stop_flag
     from sweepfirst.engine.drift_runs import inspect_drift, reopen_for_drift
     from sweepfirst.engine.orchestrate import current_run, drive
     from sweepfirst.states import Phase
@@ -59,6 +59,8 @@ def drift(
                 console.fail("Stopped; continue with `sweepfirst drift` or `sweepfirst resume`.", code=130)
             if phase is not Phase.COMPLETED:
                 with ctx.db.session(readonly=True) as session:
+                    from sweepfirst.store import runs as run_store
+
                     error = run_store.find_run(session, run.id).error
                 console.fail(error or f"Run {run.name} stopped in phase '{phase.value}'; see `sweepfirst status`.")
         report = _report(ctx, run.id)
@@ -68,7 +70,7 @@ def drift(
         console.fail(f"Run {run.name} has no successful drift job; `sweepfirst jobs list --phase drift` "
                      "shows why (and `sweepfirst resume --retry-failed` runs them again).")
     if as_json:
-        from sweepfirst.analysis._json import to_jsonable
+        from sweepfirst.jsonable import to_jsonable
 
         console.print_json(to_jsonable(report))
         return
@@ -76,7 +78,7 @@ def drift(
 
 
 def _report(ctx: Context, run_id: int) -> DriftReport | None:
-    from sweepfirst.analysis.drift_facts import drift_report
+    from sweepfirst.analysis.report.step1_drift_facts import drift_report
     from sweepfirst.store import jobs as job_store
 
     with ctx.db.session(readonly=True) as session:
@@ -94,7 +96,7 @@ def _cell(summary: object) -> str:
 
 
 def _show(report: DriftReport, report_dir: Path) -> None:
-    from sweepfirst.drift.compare import HEADLINE_CKA
+    from sweepfirst.analysis.drift_comparison import HEADLINE_CKA
 
     for task in report.tasks:
         names = list(dict.fromkeys(ld.name for m in task.methods for ld in m.layers))

@@ -22,7 +22,7 @@ def evaluate(
     """Score a predictions file and print the JSON object the official script prints."""
     if task != "squad_v2":
         console.fail(f"`evaluate` knows the official metric of squad_v2 only, not {task!r}.", code=2)
-    from sweepfirst.analysis.squad_v2_metric import evaluate_files
+    from sweepfirst.squad_v2_metric import evaluate_files
 
     result = evaluate_files(data_file, predictions_file, na_prob_file, na_prob_thresh)
     sys.stdout.write(json.dumps(result, indent=2) + "\n")

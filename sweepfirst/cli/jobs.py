@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -10,9 +10,9 @@ from rich.table import Table
 from sweepfirst.cli import console
 from sweepfirst.cli.options import DbUrl, JsonFlag, StateDir, command_settings, open_context
 from sweepfirst.states import JobPhase, JobState
-from sweepfirst.store import jobs as job_store
-from sweepfirst.store import runs as run_store
-from sweepfirst.store.models import Job
+
+if TYPE_CHECKING:
+    from sweepfirst.store.models import Job
 
 app = typer.Typer(help="List, inspect, retry and cancel jobs.", no_args_is_help=True)
 
@@ -50,6 +50,9 @@ def list_jobs(
     db_url: DbUrl = None,
 ) -> None:
     """The jobs of a run."""
+    from sweepfirst.store import jobs as job_store
+    from sweepfirst.store import runs as run_store
+
     ctx = open_context(state_dir, db_url, create=False)
     job_phase = _enum_value(JobPhase, phase, "phase")
     job_state = _enum_value(JobState, state, "state")
@@ -76,6 +79,8 @@ def show(
     db_url: DbUrl = None,
 ) -> None:
     """One job: its configuration, metrics, error and every transition."""
+    from sweepfirst.store import jobs as job_store
+
     ctx = open_context(state_dir, db_url, create=False)
     with ctx.db.session(readonly=True) as session:
         data = job_to_dict(job_store.get_job(session, job_id))
@@ -101,6 +106,8 @@ def retry(
 ) -> None:
     """Put failed or cancelled jobs back in the queue, with fresh attempts (then `sweepfirst resume`,
     which goes back to the earliest phase with unfinished work)."""
+    from sweepfirst.store import jobs as job_store
+
     ctx = open_context(state_dir, db_url, create=False)
     for job_id in job_ids:
         with ctx.db.session() as session:
@@ -115,6 +122,8 @@ def cancel(
     db_url: DbUrl = None,
 ) -> None:
     """Cancel jobs; a running one stops at its next step."""
+    from sweepfirst.store import jobs as job_store
+
     ctx = open_context(state_dir, db_url, create=False)
     for job_id in job_ids:
         with ctx.db.session() as session:

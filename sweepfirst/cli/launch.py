@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sweepfirst.cli import console
 from sweepfirst.cli.options import Artifacts, DataDir, DbUrl, JobsPerGpu, StateDir, open_context
-from sweepfirst.engine.context import Context
 from sweepfirst.errors import StateError
-from sweepfirst.store.database import redact_url
+
+if TYPE_CHECKING:
+    from sweepfirst.store.context import Context
 
 app = typer.Typer(help="Start workers on a cluster.", no_args_is_help=True)
 
@@ -62,11 +63,12 @@ def slurm(
     from sweepfirst.engine.slurm import (
         SlurmResources,
         SlurmWorkerSettings,
-        make_executor,
+        make_submitter,
         parse_slurm_time,
         submit_workers,
     )
     from sweepfirst.engine.worker import check_artifact_root
+    from sweepfirst.store.database import redact_url
 
     per_gpu = jobs_per_gpu or 1
     if per_gpu > 1 and gpus_per_worker == 0:
@@ -90,7 +92,7 @@ def slurm(
                                account=account, cpus_per_worker=cpus_per_worker, mem_gb=mem_gb,
                                signal_delay_s=signal_delay)
     folder = (log_dir or ctx.state_dir / "slurm").resolve()
-    executor = make_executor(folder / "%j", resources, cluster=cluster)  # fails early off-cluster
+    submitter = make_submitter(folder / "%j", resources, cluster=cluster)  # fails early off-cluster
     if workflow is not None:
         run_ref = _start_run(ctx, workflow, overrides or [], new_run, per_gpu)
     settings = SlurmWorkerSettings(
@@ -99,7 +101,7 @@ def slurm(
         gpus_per_worker=gpus_per_worker, jobs_per_gpu=per_gpu, cpu_slots=cpu_slots,
         stop_timeout_s=max(signal_delay - 20, 5),
     )
-    jobs = submit_workers(executor, settings, workers, db_url=ctx.db.url)
+    jobs = submit_workers(submitter, settings, workers, db_url=ctx.db.url)
     console.success(
         f"submitted {len(jobs)} worker job(s) ({', '.join(j.job_id for j in jobs)}) on {redact_url(ctx.db.url)}; "
         f"logs in {folder}; follow with `sweepfirst status`"

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from sweepfirst.engine.context import Context
 from sweepfirst.errors import SpecError, SweepfirstError
 
 if TYPE_CHECKING:
+    # The store (SQLAlchemy) is loaded when a command opens it, not for `--help`.
     # typer vendors its own click; its commands take that click's Context.
     from typer._click.core import Context as ClickContext
+
+    from sweepfirst.store.context import Context
 
 StateDir = Annotated[
     Path | None,
@@ -34,6 +36,7 @@ DataDir = Annotated[
     typer.Option("--data-dir", envvar="SWEEPFIRST_DATA_DIR", help="Local data in the glue_data layout (MRPC/train.tsv, ...) [default: the Hub].", show_default=False),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+RunCap = Annotated[int | None, typer.Option("--run-cap", min=1, help="At most N trials per (task, method) sweep (sets budget.trials for every method).")]
 
 
 def open_context(
@@ -46,6 +49,8 @@ def open_context(
 ) -> Context:
     """The state the options name; commands that only read (and `resume`) pass ``create=False``
     so a mistyped --state-dir is reported instead of filled with an empty database."""
+    from sweepfirst.store.context import Context
+
     return Context.open(state_dir=state_dir, db_url=db_url, artifacts=artifacts, data_dir=data_dir, create=create)
 
 
@@ -152,6 +157,12 @@ class SweepfirstCommand(TyperCommand):
             if known is None:
                 raise  # not the user's disk: a bug, which deserves its traceback
             console.fail(known)
+        except KeyboardInterrupt:
+            # The store and the workflow model load inside the command (not when the command line
+            # is built), so a Ctrl-C can land in their imports; click would print a bare newline.
+            from sweepfirst.cli.interrupt import exit_interrupted
+
+            exit_interrupted()
 
 
 def os_error_sentence(error: OSError) -> str | None:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sweepfirst.cli import console
-from sweepfirst.cli.options import DataDir, DbUrl, JsonFlag, StateDir
-from sweepfirst.engine.forecast import CellForecast, Forecast
-from sweepfirst.spec import DEFAULT_WORKFLOW, Workflow
+from sweepfirst.cli.options import DataDir, DbUrl, JsonFlag, RunCap, StateDir
+from sweepfirst.formatting import rough_duration
 
-RunCap = Annotated[int | None, typer.Option("--run-cap", min=1, help="At most N trials per (task, method) sweep (sets budget.trials for every method).")]
+if TYPE_CHECKING:
+    # Loaded when the command runs, not for `--help` (pydantic, SQLAlchemy).
+    from sweepfirst.engine.forecast import CellForecast, Forecast
+    from sweepfirst.spec import Workflow
+
 
 
 def plan(
@@ -63,7 +66,7 @@ def load_design(workflow: Path | None, overrides: list[str] | None, sweep_config
                 tasks: list[str] | None, methods: list[str] | None, run_cap: int | None) -> Workflow:
     """The design `run` would run: the file, narrowed to --tasks/--methods before it is checked,
     with --set, --sweep-config and --run-cap applied."""
-    from sweepfirst.spec import load_workflow, parse_sweep_config_options
+    from sweepfirst.spec import DEFAULT_WORKFLOW, load_workflow, parse_sweep_config_options
 
     sets = [*(overrides or []), *([f"budget.trials={run_cap}"] if run_cap is not None else [])]
     return load_workflow(
@@ -105,8 +108,8 @@ def check_model(spec: Workflow) -> None:
 
 
 def _model_dropouts(spec: Workflow) -> set[str]:
-    from sweepfirst.engine.sweep_config import sweep_config_for
     from sweepfirst.methods import get_method
+    from sweepfirst.sweep_config import sweep_config_for
 
     names: set[str] = set()
     for name, method_spec in spec.methods.items():
@@ -124,20 +127,14 @@ def _with_throughput(result: Forecast, spec: Workflow, state_dir: Path | None, d
     from sweepfirst.cli.options import open_context
     from sweepfirst.engine.forecast import forecast
     from sweepfirst.errors import NoState
+    from sweepfirst.job_progress import read_progress
 
     try:
         ctx = open_context(state_dir, db_url, None, data_dir, create=False)
     except NoState:
         return result
     with ctx.db.session(readonly=True) as session:
-        return forecast(spec, data_dir, session)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "no estimate"
-    minutes = seconds / 60
-    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+        return forecast(spec, data_dir, session, lambda job: read_progress(ctx.job_dir(job.output_dir)))
 
 
 def _print(result: Forecast) -> None:
@@ -152,7 +149,7 @@ def _print(result: Forecast) -> None:
             "open" if cell.sweep_jobs is None else str(cell.sweep_jobs),
             str(cell.production_jobs + cell.baseline_jobs),
             "unknown" if cell.total_steps is None else f"{cell.total_steps:,}",
-            _duration(cell.estimated_seconds),
+            rough_duration(cell.estimated_seconds),
         )
     console.print_table(table)
     for cell in _first_per_method(result.cells):
@@ -167,7 +164,7 @@ def _print(result: Forecast) -> None:
     total = [c.estimated_seconds for c in result.cells]
     known = [t for t in total if t is not None]
     if known and len(known) == len(total):
-        console.info(f"estimated time with one worker: {_duration(sum(known))} (from this machine's recorded runs)")
+        console.info(f"estimated time with one worker: {rough_duration(sum(known))} (from this machine's recorded runs)")
     elif not known:
         console.info("no time estimate: this state directory has no finished jobs of this model to measure")
     console.success(f"plan ok: {sum(c.sweep_jobs or 0 for c in result.cells)} sweep jobs, "

@@ -25,7 +25,7 @@ from sweepfirst.engine.estimates import TRAINING_PHASES
 from sweepfirst.job_progress import interval_seconds
 
 if TYPE_CHECKING:
-    from sweepfirst.engine.context import Context
+    from sweepfirst.store.context import Context
 
 #: Seconds between refreshes; SWEEPFIRST_PROGRESS_INTERVAL overrides it (tests make it short).
 DEFAULT_INTERVAL = 2.0

@@ -29,8 +29,8 @@ def report(
 ) -> None:
     """Statistics, method comparison, plots and provenance of a run, as one report."""
     # Heavy imports (numpy, scipy, matplotlib) wait until a report is really asked for.
-    from sweepfirst.analysis.report_builder import build_report_data
-    from sweepfirst.analysis.run_report import write_run_report
+    from sweepfirst.analysis.report.step2_build import build_report_data
+    from sweepfirst.analysis.report.step5_write import write_run_report
 
     try:
         ctx = open_context(state_dir, db_url, artifacts, create=False)
@@ -44,7 +44,7 @@ def report(
     except OSError as error:
         console.fail(f"Could not write the report ({error.strerror}: {error.filename}); "
                      "pass a writable folder with --output.")
-    if data.phase not in ("report", "completed"):
+    if data.partial:
         console.warn(f"run {data.run.name} is in phase '{data.phase}': the report is partial.")
     for task, method, kind, run in data.flagged_runs:
         console.warn(f"degenerate {kind} run: {task}/{method} seed {run.seed} "

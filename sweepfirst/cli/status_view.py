@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from sweepfirst.engine.estimates import RunEstimate, elapsed_seconds, estimate
+from sweepfirst.errors import NoState
+from sweepfirst.formatting import clock as format_seconds
 from sweepfirst.job_progress import JobProgress, read_progress
-from sweepfirst.states import JobPhase, JobState, Phase
+from sweepfirst.states import DEV_JOB_PHASES, JobState, Phase
 from sweepfirst.store.liveness import owner_is_dead_here
 from sweepfirst.store.snapshot import JobRow, PhaseChange, RunSnapshot, read_sqlite_snapshot
 
@@ -25,16 +27,7 @@ STATES = [s.value for s in JobState]
 _SUCCEEDED, _RUNNING = JobState.SUCCEEDED.value, JobState.RUNNING.value
 
 #: Jobs scored on dev with a fixed configuration: the ones a degenerate run would spoil.
-CHECKED_PHASES = frozenset({JobPhase.PRODUCTION.value, JobPhase.BASELINE.value, JobPhase.TRAIN.value})
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+CHECKED_PHASES = frozenset(p.value for p in DEV_JOB_PHASES)
 
 
 def utcnow() -> dt.datetime:
@@ -336,7 +329,8 @@ def _sqlite_path(values: dict[str, str]) -> Path | None:
 
 def fast_status(argv: Sequence[str]) -> bool:
     """Answer `sweepfirst status ...` (``argv`` without "status") straight from a SQLite state file;
-    False when the full command line must answer instead (then nothing was printed)."""
+    False when the full command line must answer instead (then nothing was printed). Raises
+    `NoState` where there is no state file at all, as the command would."""
     parsed = _parse(argv)
     if parsed is None:
         return False
@@ -347,6 +341,9 @@ def fast_status(argv: Sequence[str]) -> bool:
     state = Path(values.get("--state-dir") or "state")
     if state.exists() and not state.is_dir():
         return False
+    if not path.exists() and path.parent.is_dir():
+        # Nothing recorded here: the sentence the database gives, without loading the command line.
+        raise NoState.no_database_file(path)
     snapshot = read_sqlite_snapshot(path, run_ref)
     if snapshot is None:
         return False

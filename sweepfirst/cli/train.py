@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sweepfirst.cli import console
+from sweepfirst.cli.driving import InProcess, finish_message, stop_flag
 from sweepfirst.cli.options import Artifacts, DataDir, DbUrl, StateDir, open_context
-from sweepfirst.cli.run import InProcess, finish_message, stop_flag
-from sweepfirst.engine.context import Context
 from sweepfirst.errors import NoState
-from sweepfirst.methods import complete_hyperparameters, get_method, validate_hyperparameters
-from sweepfirst.spec import Workflow, load_workflow
+
+if TYPE_CHECKING:
+    # The store and the workflow model (SQLAlchemy, pydantic) load when the command runs, not for --help.
+    from sweepfirst.spec import Workflow
+    from sweepfirst.store.context import Context
 
 
 def train(
@@ -44,6 +46,7 @@ def train(
         drive,
         launch_record,
     )
+    from sweepfirst.methods import complete_hyperparameters, get_method, validate_hyperparameters
 
     # One experiment may use any registered task, listed in the design or not.
     sets = [*(overrides or []), f"tasks=[{task}]"]
@@ -84,6 +87,7 @@ def _design(ctx: Context, workflow: Path | None, sets: list[str]) -> Workflow:
     """--workflow FILE, else the design of the state dir's current run -- never a silent default
     (bert-base from the Hub is minutes of failing on a machine without it)."""
     from sweepfirst.engine.orchestrate import latest_workflow_run
+    from sweepfirst.spec import load_workflow
 
     if workflow is not None:
         return load_workflow(workflow, sets)

@@ -19,7 +19,6 @@ from sweepfirst.cli.options import (
     open_context,
     parse_gpus,
 )
-from sweepfirst.store.database import redact_url
 
 
 def worker(
@@ -38,9 +37,11 @@ def worker(
 
     Workers also advance runs (one coordinator per run). Ctrl-C/SIGTERM: jobs checkpoint, go back.
     """
+    from sweepfirst.store.database import redact_url
+
     gpu_ids = parse_gpus(gpus)  # before anything is opened: a typo here changes nothing
     per_gpu = check_jobs_per_gpu(jobs_per_gpu, gpu_ids)
-    from sweepfirst.engine.execute import STOP_REQUESTED, request_stop_on_signals
+    from sweepfirst.engine.stop_signals import STOP_REQUESTED, request_stop_on_signals
     from sweepfirst.engine.worker import Worker, WorkerOptions, check_artifact_root
 
     if artifacts is not None:

@@ -18,7 +18,7 @@ from sweepfirst.errors import ModelError
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-    from sweepfirst.training.tasks import TaskSpec
+    from sweepfirst.tasks import TaskSpec
 
 #: ``save_pretrained``'s file names: a full model, or a peft adapter.
 _FULL_FILES = ("model.safetensors", "pytorch_model.bin")

@@ -10,15 +10,16 @@ fingerprint, sample) and cached as ``.npz`` under the artifact store, written at
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+from sweepfirst.files import write_atomic
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -44,13 +45,9 @@ class Representations:
         return int(self.mean.shape[0])
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp.npz")
-        try:
-            np.savez(tmp, mean=self.mean, cls=self.cls, idx=self.idx)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, mean=self.mean, cls=self.cls, idx=self.idx)
+        write_atomic(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> Representations:
@@ -66,8 +63,8 @@ class DevSample:
 
 def dev_sample(task_name: str, data_dir: Path | None, examples: int) -> DevSample:
     """``examples`` dev rows drawn with a fixed seed (all of dev when it is smaller), in row order."""
+    from sweepfirst.tasks import get_task
     from sweepfirst.training.data import load_raw_splits
-    from sweepfirst.training.tasks import get_task
 
     raw = load_raw_splits(get_task(task_name), data_dir)
     n = min(examples, len(raw.dev))

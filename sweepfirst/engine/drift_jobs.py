@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from sweepfirst.attempts import Ending
-from sweepfirst.engine.context import Context
 from sweepfirst.errors import LeaseLost, ModelError, SweepfirstError
 from sweepfirst.spec import Workflow
 from sweepfirst.states import JobEvent, JobPhase
 from sweepfirst.store import jobs as job_store
+from sweepfirst.store.context import Context
 from sweepfirst.store.jobs import Lease
 from sweepfirst.store.models import Job, Run
 
@@ -83,8 +83,8 @@ def measure_drift(ctx: Context, workflow: Workflow, job: Job, source: Job, data_
     from sweepfirst.drift.measure import as_records, representation_similarity, weight_changes
     from sweepfirst.drift.models import find_saved_model, load_base_encoder, load_tuned_model
     from sweepfirst.drift.representations import extract
+    from sweepfirst.tasks import get_task
     from sweepfirst.training.models import load_tokenizer, resolve_model_name
-    from sweepfirst.training.tasks import get_task
 
     saved = find_saved_model(ctx.job_dir(source.output_dir))
     if saved is None:
@@ -110,7 +110,7 @@ def measure_drift(ctx: Context, workflow: Workflow, job: Job, source: Job, data_
 
 def _compute(ctx: Context, job: Job, run: Run, workflow: Workflow) -> tuple[dict[str, Any], dict[str, Any]]:
     """(metrics, provenance) of a representations or drift job; writes its file in the job folder."""
-    from sweepfirst.engine.execute import resolve_data_dir
+    from sweepfirst.engine.job_request import resolve_data_dir
     from sweepfirst.training.outputs import write_json_atomic
 
     started = time.monotonic()
@@ -143,8 +143,8 @@ def _compute(ctx: Context, job: Job, run: Run, workflow: Workflow) -> tuple[dict
 
 def execute_drift_job(ctx: Context, lease: Lease, job: Job, run: Run, workflow: Workflow) -> JobEvent:
     """Run a representations or drift job under its lease and record how it ended."""
-    from sweepfirst.engine.execute import _end, _finish, classify_error
     from sweepfirst.engine.heartbeat import Heartbeat
+    from sweepfirst.engine.job_endings import classify_error, end_attempt, finish
 
     heartbeat = Heartbeat(ctx.db, lease, lease_seconds=workflow.training.lease_seconds)
     try:
@@ -154,9 +154,9 @@ def execute_drift_job(ctx: Context, lease: Lease, job: Job, run: Run, workflow: 
         return JobEvent.CRASHED
     except BaseException as error:  # noqa: BLE001 -- any failure of the analysis is recorded
         if isinstance(error, KeyboardInterrupt):
-            return _end(ctx, lease, Ending.INTERRUPTED, reason="interrupted")
+            return end_attempt(ctx, lease, Ending.INTERRUPTED, reason="interrupted")
         message = error.message if isinstance(error, SweepfirstError) else f"{type(error).__name__}: {error}"
         log.error("job %s: %s", lease.job_id, message)
         tail = "".join(traceback.format_exception(error)[-8:])
-        return _end(ctx, lease, classify_error(error), reason=message + "\n" + tail)
-    return _finish(ctx, lease, JobEvent.SUCCEEDED, metrics=metrics, score=None, provenance=provenance)
+        return end_attempt(ctx, lease, classify_error(error), reason=message + "\n" + tail)
+    return finish(ctx, lease, JobEvent.SUCCEEDED, metrics=metrics, score=None, provenance=provenance)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sweepfirst.engine.context import Context
 from sweepfirst.engine.phase_steps import workflow_of
 from sweepfirst.errors import PhaseNotReady
 from sweepfirst.states import JobPhase, JobState, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 from sweepfirst.store.models import Job, Run
 
 #: Phases a run may get its drift measured from; earlier ones still have production to finish.

@@ -8,8 +8,10 @@ The rule, stated once:
    than the cap trains on fewer), else they are unknown.
 2. **Throughput** per (task, method), in examples per second of job wall time (loading and
    evaluation included): from this run's succeeded jobs, else from earlier runs on this database
-   with the same model, task and method, else unknown. A job whose work is unknown is estimated
-   at the mean wall time of the succeeded jobs of its own phase x task x method instead.
+   with the same model, sequence length, task and method, else unknown. A job whose work is
+   unknown is estimated at the mean wall time of the succeeded jobs of its own phase x task x
+   method instead. `sweepfirst plan` estimates a workflow that has no run yet by the same rule
+   (``engine.forecast``: every recorded run is an earlier run).
 3. **Work left**: pending jobs whole; running jobs minus the share of their steps done
    (``progress.json``; without one, minus the time they have run); and the jobs of phases not
    planned yet: the sweep's remaining trials (grid size or ``run_cap``, times the sweep seeds),
@@ -36,19 +38,31 @@ from math import prod
 from typing import Any
 
 from sweepfirst.job_progress import JobProgress
-from sweepfirst.states import JobPhase, JobState, Phase
+from sweepfirst.states import (
+    PHASE_ORDER,
+    STOPPED_PHASES,
+    TERMINAL_PHASES,
+    TRAINING_JOB_PHASES,
+    JobPhase,
+    JobState,
+    Phase,
+)
 from sweepfirst.store.snapshot import JobRow, RunRow, RunSnapshot
 
 #: Job phases made of training jobs, in the order a run reaches them.
-TRAINING_PHASES: tuple[str, ...] = (JobPhase.SWEEP.value, JobPhase.PRODUCTION.value,
-                                    JobPhase.BASELINE.value, JobPhase.TRAIN.value)
+TRAINING_PHASES: tuple[str, ...] = tuple(p.value for p in TRAINING_JOB_PHASES)
 # Plain strings: an enum's .value costs a call, and the 10,000-job case reads it per job.
 _PENDING, _RUNNING, _SUCCEEDED, _CANCELLED = (JobState.PENDING.value, JobState.RUNNING.value,
                                               JobState.SUCCEEDED.value, JobState.CANCELLED.value)
 _SWEEP = JobPhase.SWEEP.value
 _LEFT_STATES = frozenset({_PENDING, _RUNNING})
-_STOPPED = frozenset({Phase.FAILED.value, Phase.CANCELLED.value})
-_BEFORE_PRODUCTION = frozenset({Phase.PLANNED.value, Phase.SWEEP.value, Phase.ANALYSIS.value})
+_STOPPED = frozenset(p.value for p in STOPPED_PHASES)
+_TERMINAL = frozenset(p.value for p in TERMINAL_PHASES)
+_BEFORE_PRODUCTION = frozenset(p.value for p in PHASE_ORDER[:PHASE_ORDER.index(Phase.PRODUCTION)])
+#: ``data.max_seq_length`` when a spec does not say (the workflow's default).
+_DEFAULT_SEQ_LENGTH = 128
+#: Where a throughput was measured: the run itself wins over earlier runs of the same setup.
+THIS_RUN, EARLIER_RUNS = "this run", "earlier runs"
 
 #: Reads a job's progress.json (None when it has none).
 ProgressReader = Callable[[JobRow], JobProgress | None]
@@ -178,20 +192,33 @@ def _work(examples: _Examples, run_id: int, task: str, phase: str, epochs: float
     return n * epochs if n is not None and epochs is not None else None
 
 
-def _throughputs(snapshot: RunSnapshot, examples: _Examples) -> dict[tuple[str, str], tuple[float, str]]:
-    """Examples per second per (task, method): this run's succeeded jobs, else earlier runs'
-    with the same model."""
-    model = snapshot.run.spec.get("model")
-    measured: dict[str, dict[tuple[str, str], list[float]]] = {"this run": defaultdict(lambda: [0.0, 0.0]),
-                                                             "earlier runs": defaultdict(lambda: [0.0, 0.0])}
-    for source, jobs in (("this run", snapshot.jobs), ("earlier runs", snapshot.earlier_jobs)):
+def setup_of(spec: Mapping[str, Any]) -> tuple[Any, Any]:
+    """What makes throughputs comparable between runs: the model and the sequence length."""
+    return spec.get("model"), (spec.get("data") or {}).get("max_seq_length", _DEFAULT_SEQ_LENGTH)
+
+
+def measured_throughputs(snapshot: RunSnapshot, read_progress: ProgressReader,
+                         setup: tuple[Any, Any] | None = None) -> dict[tuple[str, str], tuple[float, str]]:
+    """Examples per second per (task, method), and where measured: the snapshot run's succeeded
+    training jobs, else earlier runs' -- only runs of the same ``setup`` (model, sequence length;
+    the snapshot run's own by default). What `status` and `plan` both estimate from."""
+    runs = {snapshot.run.id: snapshot.run, **snapshot.earlier_runs}
+    examples = _Examples(runs, [*snapshot.jobs, *snapshot.earlier_jobs], read_progress)
+    return _throughputs(snapshot, examples, setup or setup_of(snapshot.run.spec))
+
+
+def _throughputs(snapshot: RunSnapshot, examples: _Examples,
+                 setup: tuple[Any, Any]) -> dict[tuple[str, str], tuple[float, str]]:
+    runs = {snapshot.run.id: snapshot.run, **snapshot.earlier_runs}
+    measured: dict[str, dict[tuple[str, str], list[float]]] = {THIS_RUN: defaultdict(lambda: [0.0, 0.0]),
+                                                             EARLIER_RUNS: defaultdict(lambda: [0.0, 0.0])}
+    for source, jobs in ((THIS_RUN, snapshot.jobs), (EARLIER_RUNS, snapshot.earlier_jobs)):
         for job in jobs:
             if job.state != _SUCCEEDED or job.phase not in TRAINING_PHASES or job.runtime_s <= 0:
                 continue
-            if source == "earlier runs":
-                run = snapshot.earlier_runs.get(job.run_id)
-                if run is None or run.spec.get("model") != model:
-                    continue
+            run = runs.get(job.run_id)
+            if run is None or setup_of(run.spec) != setup:
+                continue
             work = _work(examples, job.run_id, job.task, job.phase, job.epochs)
             if work is None:
                 continue
@@ -199,7 +226,7 @@ def _throughputs(snapshot: RunSnapshot, examples: _Examples) -> dict[tuple[str, 
             total[0] += work
             total[1] += job.runtime_s
     rates: dict[tuple[str, str], tuple[float, str]] = {}
-    for source in ("earlier runs", "this run"):  # this run's measurement wins
+    for source in (EARLIER_RUNS, THIS_RUN):  # this run's measurement wins
         for key, (work, seconds) in measured[source].items():
             if seconds > 0 and work > 0:
                 rates[key] = (work / seconds, source)
@@ -224,7 +251,7 @@ def _slots(run: RunRow, running: int) -> int:
 def elapsed_seconds(run: RunRow, now: dt.datetime) -> float:
     """Wall time since the run was created; it stops when the run completes, fails or is
     cancelled (its last phase change)."""
-    end = run.updated_at if run.phase in _STOPPED or run.phase == Phase.COMPLETED.value else now
+    end = run.updated_at if run.phase in _TERMINAL else now
     return max((end - run.created_at).total_seconds(), 0.0)
 
 
@@ -234,7 +261,7 @@ def estimate(snapshot: RunSnapshot, read_progress: ProgressReader, now: dt.datet
     run = snapshot.run
     runs = {run.id: run, **snapshot.earlier_runs}
     examples = _Examples(runs, [*snapshot.jobs, *snapshot.earlier_jobs], read_progress)
-    rates = _throughputs(snapshot, examples)
+    rates = _throughputs(snapshot, examples, setup_of(run.spec))
     mean_seconds = _mean_job_seconds(snapshot.jobs)
     result = RunEstimate(elapsed_seconds=elapsed_seconds(run, now))
     cells = result.cells
@@ -277,7 +304,7 @@ def estimate(snapshot: RunSnapshot, read_progress: ProgressReader, now: dt.datet
                 done = min(max(ran / whole, 0.0), 1.0) if whole else 0.0
         target.add(seconds_for(job.phase, job.task, job.method, job.epochs, done))
 
-    if run.kind == "workflow" and run.phase not in _STOPPED and run.phase != Phase.COMPLETED.value:
+    if run.kind == "workflow" and run.phase not in _TERMINAL:
         _add_unplanned(snapshot, cell, seconds_for)
 
     result.slots = _slots(run, running)

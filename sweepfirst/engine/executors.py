@@ -1,4 +1,4 @@
-"""Where a claimed job runs: in this process, or in a worker subprocess of its own.
+"""Where a claimed job runs: in this process, or in a job process (a subprocess) of its own.
 
 A subprocess is the default: a training crash, an OOM kill or a segfault takes down that process
 only; the orchestrator sees the exit, returns the job to the queue and carries on.
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import IO, Protocol
 
 from sweepfirst.attempts import Ending
-from sweepfirst.engine.context import Context
 from sweepfirst.errors import IllegalTransition, LeaseLost
 from sweepfirst.store import jobs as job_store
+from sweepfirst.store.context import Context
 from sweepfirst.store.jobs import Lease
 
 
@@ -51,7 +51,7 @@ class InProcessExecutor:
 
     def free_slots(self) -> int:
         # The slot frees when its finished job is collected: the scheduler plans (and promotes)
-        # between jobs, as it does with worker processes, instead of running the queue in one go.
+        # between jobs, as it does with job processes, instead of running the queue in one go.
         return 0 if self._done else 1
 
     def submit(self, lease: Lease) -> None:
@@ -74,7 +74,7 @@ class InProcessExecutor:
 
 @dataclass
 class _Slot:
-    """One worker process (started on first use, restarted after it dies) and its current job."""
+    """One job process (started on first use, restarted after it dies) and its current job."""
 
     index: int
     gpu: str | None
@@ -91,10 +91,10 @@ class _Slot:
 def _describe_exit(returncode: int) -> str:
     if returncode < 0:
         try:
-            return f"worker process killed by {signal.Signals(-returncode).name}"
+            return f"job process killed by {signal.Signals(-returncode).name}"
         except ValueError:
-            return f"worker process killed by signal {-returncode}"
-    return f"worker process exited with code {returncode} without recording an outcome"
+            return f"job process killed by signal {-returncode}"
+    return f"job process exited with code {returncode} without recording an outcome"
 
 
 def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
@@ -104,19 +104,19 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 
 
 def gpu_slots(gpus: Sequence[str], jobs_per_gpu: int) -> list[str]:
-    """The GPU of each worker process: every GPU ``jobs_per_gpu`` times, spread round-robin
+    """The GPU of each job process: every GPU ``jobs_per_gpu`` times, spread round-robin
     (``0,1`` x 2 -> 0, 1, 0, 1), so the first free slots land on different GPUs."""
     return [gpu for _ in range(max(jobs_per_gpu, 1)) for gpu in gpus]
 
 
 class SubprocessExecutor:
-    """N worker processes; with GPUs, ``jobs_per_gpu`` per GPU, each with CUDA_VISIBLE_DEVICES
+    """N job processes; with GPUs, ``jobs_per_gpu`` per GPU, each with CUDA_VISIBLE_DEVICES
     set to its GPU alone.
 
-    Each worker process serves jobs one at a time (see worker_process), so the heavy imports
-    happen once per worker while a crash still costs only the job it was running. Processes that
+    Each job process serves jobs one at a time (see `engine.job_process`), so the heavy imports
+    happen once per process while a crash still costs only the job it was running. Processes that
     share a GPU share its memory: one that runs out gets torch's OutOfMemoryError, which ends its
-    attempt as an infrastructure loss (`execute.classify_error`), not a code failure.
+    attempt as an infrastructure loss (`job_endings.classify_error`), not a code failure.
     """
 
     def __init__(self, ctx: Context, *, workers: int, gpus: Sequence[str] | None = None,
@@ -126,7 +126,7 @@ class SubprocessExecutor:
             self._slots = [_Slot(index=i, gpu=g) for i, g in enumerate(gpu_slots(gpus, jobs_per_gpu))]
         else:
             self._slots = [_Slot(index=i, gpu=None) for i in range(max(workers, 1))]
-        #: Set by stop(): a worker that dies from then on was stopped by us, not by its job.
+        #: Set by stop(): a job process that dies from then on was stopped by us, not by its job.
         self._stopping = False
 
     def free_slots(self) -> int:
@@ -150,11 +150,12 @@ class SubprocessExecutor:
         return env
 
     def _start(self, slot: _Slot) -> subprocess.Popen[str]:
+        # The folder keeps its name from before job processes were told apart from workers.
         log_dir = self._ctx.state_dir / "workers"
         log_dir.mkdir(parents=True, exist_ok=True)
         with (log_dir / f"worker-{socket.gethostname()}-{os.getpid()}-{slot.index}.log").open("a") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "sweepfirst.engine.worker_process"],
+                [sys.executable, "-m", "sweepfirst.engine.job_process"],
                 env=self._environment(slot),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -173,7 +174,7 @@ class SubprocessExecutor:
         process = slot.process if slot.alive() else self._start(slot)
         assert process is not None and process.stdin is not None
         slot.lease, slot.step = lease, None
-        # From now on the reaper watches the worker's pid, not ours.
+        # From now on the reaper watches the job process's pid, not ours.
         with self._ctx.db.session() as session:
             slot.lease = job_store.set_lease_owner(session, lease, f"{socket.gethostname()}:{process.pid}")
         try:
@@ -205,7 +206,7 @@ class SubprocessExecutor:
 
     @staticmethod
     def _drain(slot: _Slot, *, until_closed: bool = False) -> bool:
-        """True when the worker reported its current job done; notes the steps it reported.
+        """True when the job process reported its current job done; notes the steps it reported.
 
         ``until_closed``: the process is dead; read on until its stdout is closed (a few seconds
         at most), so no line it wrote before dying is missed.
@@ -229,7 +230,7 @@ class SubprocessExecutor:
                 return True
 
     def _take_back_if_unrecorded(self, slot: _Slot, returncode: int) -> str | None:
-        """A worker that died before recording an outcome: its attempt was lost (not failed), at
+        """A job process that died before recording an outcome: its attempt was lost (not failed), at
         the step it last reported -- or, while we were stopping it, interrupted."""
         assert slot.lease is not None
         lease = slot.lease
@@ -249,7 +250,7 @@ class SubprocessExecutor:
             return reason
 
     def stop(self) -> None:
-        """Ask every worker to checkpoint and hand its job back, then wait for them."""
+        """Ask every job process to checkpoint and hand its job back, then wait for them."""
         self._stopping = True
         for slot in self._slots:
             if slot.alive():
@@ -257,7 +258,7 @@ class SubprocessExecutor:
                 if slot.lease is not None:
                     slot.process.send_signal(signal.SIGTERM)
                 try:
-                    slot.process.stdin.close()  # an idle worker ends at end of input
+                    slot.process.stdin.close()  # an idle job process ends at end of input
                 except BrokenPipeError:
                     pass
         for slot in self._slots:

@@ -14,15 +14,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweepfirst.engine.context import Context, job_relative_dir
-from sweepfirst.engine.sweep_config import metric_key
 from sweepfirst.errors import SpecError, SweepfirstError
 from sweepfirst.methods import complete_hyperparameters, get_method
 from sweepfirst.spec import Workflow, validate_workflow
 from sweepfirst.states import JobEvent, JobPhase, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context, job_relative_dir
 from sweepfirst.store.models import Run
+from sweepfirst.sweep_config import metric_key
 
 #: W&B run states that mean the run ended by itself with results.
 FINISHED = ("finished",)
@@ -98,7 +98,7 @@ def import_sweep(ctx: Context, workflow: Workflow, sweep: WandbSweep, *, task: s
             "train_holdout if it was held out of train."
         )
     design = imported_design(workflow, sweep, task=task, method=method, selection_split=selection_split)
-    from sweepfirst.engine.sweep_config import sweep_config_for
+    from sweepfirst.sweep_config import sweep_config_for
 
     config = sweep_config_for(design, task, method)
     assert config.metric is not None  # sweep_config_for fills one in

@@ -27,10 +27,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from sweepfirst.engine.context import Context
-from sweepfirst.engine.coordination import CoordinatorLocks
 from sweepfirst.engine.executors import Executor, Finished
-from sweepfirst.engine.phase_steps import JOB_PHASES, RunSteps, describe_job, workflow_of
+from sweepfirst.engine.phase_steps import RunSteps, describe_job, workflow_of
 from sweepfirst.errors import (
     DatabaseError,
     IllegalTransition,
@@ -39,9 +37,11 @@ from sweepfirst.errors import (
     SweepfirstError,
 )
 from sweepfirst.spec import Workflow
-from sweepfirst.states import JobEvent, JobPhase, JobState, Phase
+from sweepfirst.states import JOB_PHASES, JobEvent, JobPhase, JobState, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
+from sweepfirst.store.coordinator_locks import CoordinatorLocks
 from sweepfirst.store.models import Job, Run
 
 Notify = Callable[[str], None]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,15 +11,15 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from sweepfirst.engine.context import Context, job_relative_dir
 from sweepfirst.engine.executors import make_executor
 from sweepfirst.engine.loop import CoordinatorLoop, LoopOptions
-from sweepfirst.engine.phase_steps import PHASE_ORDER, STOPPED_PHASES, earliest_unfinished_phase
+from sweepfirst.engine.phase_steps import earliest_unfinished_phase
 from sweepfirst.errors import PhaseNotReady, RunBusy, SpecError, StateError
 from sweepfirst.spec import Workflow
-from sweepfirst.states import JobPhase, Phase
+from sweepfirst.states import PHASE_ORDER, STOPPED_PHASES, JobPhase, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context, job_relative_dir
 from sweepfirst.store.models import Run
 
 #: Serialises run creation between processes sharing one PostgreSQL database (SQLite's
@@ -183,7 +182,7 @@ def check_phase_ready(ctx: Context, run: Run, workflow: Workflow, phase: Phase) 
     with ctx.db.session() as session:
         current = Phase(run_store.find_run(session, run.id).phase)
         chosen = run_store.selections(session, run.id)
-        if current in (Phase.FAILED, Phase.CANCELLED):
+        if current in STOPPED_PHASES:
             current = Phase(run_store.find_run(session, run.id).stopped_in_phase or current.value)
     if phase is Phase.PRODUCTION:
         missing = [f"{t}/{m}" for t in workflow.tasks for m in workflow.methods if (t, m) not in chosen]
@@ -220,7 +219,7 @@ def reopen(ctx: Context, run: Run, *, retry_failed: bool = False) -> Run:
         current = run_store.find_run(session, run.id)
         phase = Phase(current.phase)
         earliest = earliest_unfinished_phase(job_store.list_jobs(session, run.id))
-        if phase in (Phase.FAILED, Phase.CANCELLED):
+        if phase in STOPPED_PHASES:
             back_to = Phase(current.stopped_in_phase or Phase.SWEEP.value)
             if back_to is Phase.PLANNED:
                 back_to = Phase.SWEEP
@@ -270,7 +269,7 @@ def drive(
 
     def keep_going(runs: list[Run]) -> bool:
         phase = Phase(runs[0].phase)
-        if phase in STOPPED_PHASES:
+        if phase.is_terminal():
             return False
         if only_phase is not None and entered and phase is not entered[0]:
             return False
@@ -300,7 +299,3 @@ def create_train_run(ctx: Context, workflow: Workflow, *, task: str, method: str
         run_store.transition_run(session, run.id, Phase.PRODUCTION, detail="single experiment")
         session.refresh(run)  # the phase change expired it; load it while the session is open
     return run
-
-
-def default_data_dir_hint() -> str:
-    return os.environ.get("SWEEPFIRST_DATA_DIR", "../shared/data/glue")

@@ -12,32 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from sweepfirst.engine.context import Context
-from sweepfirst.errors import PhaseNotReady
+from sweepfirst.errors import CONTINUE_COMMAND, PhaseNotReady
 from sweepfirst.spec import Workflow
-from sweepfirst.states import FINISHED_JOB_STATES, JobPhase, JobState, Phase, next_phase
+from sweepfirst.states import JOB_PHASES, JobPhase, JobState, Phase, next_phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 from sweepfirst.store.models import Job, Run
 
 if TYPE_CHECKING:
     from sweepfirst.search.strategies import Proposer
-
-#: The job phases whose jobs a run phase executes.
-JOB_PHASES: dict[Phase, tuple[JobPhase, ...]] = {
-    Phase.SWEEP: (JobPhase.SWEEP,),
-    # The base model's representations are computed once per task, alongside production.
-    Phase.PRODUCTION: (JobPhase.PRODUCTION, JobPhase.BASELINE, JobPhase.TRAIN,
-                       JobPhase.REPRESENTATIONS),
-    Phase.DRIFT: (JobPhase.DRIFT,),
-}
-
-#: The order phases run in, for "the earliest phase with unfinished work".
-PHASE_ORDER: tuple[Phase, ...] = (Phase.PLANNED, Phase.SWEEP, Phase.ANALYSIS, Phase.PRODUCTION,
-                                  Phase.DRIFT, Phase.REPORT, Phase.COMPLETED)
-
-#: Phases a run is not driven out of: the loop stops there.
-STOPPED_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED})
 
 Notify = Callable[[str], None]
 #: Claims and starts this run's pending jobs of the given job phases; True if any started.
@@ -62,10 +46,6 @@ def describe_failures(failed: Sequence[Job], *, limit: int = 5) -> str:
     parts = [f"job {j.id} ({j.task}/{j.method} seed {j.seed}): {first_line(j.error)}" for j in failed[:limit]]
     more = f"; and {len(failed) - limit} more" if len(failed) > limit else ""
     return "; ".join(parts) + more
-
-
-#: The one command that continues a run whose phase failed.
-CONTINUE_COMMAND = "`sweepfirst resume --retry-failed`"
 
 
 def earliest_unfinished_phase(jobs: Sequence[Job]) -> Phase | None:
@@ -139,7 +119,7 @@ class RunSteps:
         started = dispatch(JOB_PHASES[phase])
         with self.ctx.db.session(readonly=True) as session:
             jobs = [j for p in JOB_PHASES[phase] for j in job_store.list_jobs(session, self.run_id, phase=p)]
-        unfinished = [j for j in jobs if JobState(j.state) not in FINISHED_JOB_STATES]
+        unfinished = [j for j in jobs if not JobState(j.state).is_finished()]
         if unfinished or open_cells:
             return started or promoted
         # Every job has ended, so nothing can change under us: a pause recorded since the
@@ -230,9 +210,8 @@ class RunSteps:
         self._advance(Phase.PRODUCTION, "configurations chosen")
 
     def _report(self, run: Run) -> None:
-        from sweepfirst.analysis.report_builder import build_report_data
-        from sweepfirst.analysis.run_report import write_run_report
-        from sweepfirst.analysis.summary import write_run_summary
+        from sweepfirst.analysis.report.step2_build import build_report_data
+        from sweepfirst.analysis.report.step5_write import write_run_report, write_run_summary
 
         for path in write_run_summary(self.ctx, run.id):
             self.notify(f"wrote {path}")

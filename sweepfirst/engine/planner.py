@@ -7,68 +7,22 @@ random and bayes all plan the same way.
 
 from __future__ import annotations
 
-import zlib
-from collections import defaultdict
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from sweepfirst.engine.context import job_relative_dir
 from sweepfirst.methods import canonical_hyperparameters, complete_hyperparameters, get_method
-from sweepfirst.search.budget import Spend
 from sweepfirst.spec import Workflow
 from sweepfirst.states import JobPhase, JobState
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import job_relative_dir
 from sweepfirst.store.models import Job, Run
+from sweepfirst.store.trials import sweep_spend, sweep_trials
 
 if TYPE_CHECKING:
     from sweepfirst.search.strategies import Proposer
-    from sweepfirst.search.trials import TrialState
-
-
-def search_seed(workflow: Workflow, task: str, method: str) -> int:
-    """One reproducible seed per (task, method) sweep, derived from the workflow's search seed."""
-    return (workflow.seeds.search * 1_000_003 + zlib.crc32(f"{task}/{method}".encode())) % (2**31)
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One sweep configuration and its jobs (one per sweep seed)."""
-
-    index: int
-    hyperparameters: dict[str, Any]
-    jobs: list[Job]
-
-    @property
-    def state(self) -> TrialState:
-        states = {j.state for j in self.jobs}
-        if JobState.PENDING.value in states or JobState.RUNNING.value in states:
-            return "running"
-        if JobState.PRUNED.value in states:
-            return "pruned"
-        if JobState.SUCCEEDED.value in states:
-            return "complete"
-        return "failed"
-
-    @property
-    def score(self) -> float | None:
-        scores = [j.score for j in self.jobs if j.state == JobState.SUCCEEDED.value and j.score is not None]
-        return sum(scores) / len(scores) if scores else None
-
-
-def sweep_trials(session: Session, run_id: int, task: str, method: str) -> list[Trial]:
-    """The trials of one sweep cell, grouped by configuration, in trial order."""
-    grouped: dict[str, list[Job]] = defaultdict(list)
-    for job in job_store.list_jobs(session, run_id, phase=JobPhase.SWEEP, task=task, method=method):
-        grouped[job.config_hash].append(job)
-    trials = [
-        Trial(index=jobs[0].trial_index or 0, hyperparameters=dict(jobs[0].hyperparameters), jobs=jobs)
-        for jobs in grouped.values()
-    ]
-    return sorted(trials, key=lambda t: t.index)
 
 
 def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trials: int,
@@ -79,8 +33,8 @@ def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trial
     optuna study in step with the history instead of rebuilding it on every proposal); None: new
     ones, rebuilt from the history.
     """
-    from sweepfirst.engine.sweep_config import sweep_config_for
     from sweepfirst.search.strategies import TrialObservation, make_proposer
+    from sweepfirst.sweep_config import sweep_config_for
 
     open_cells: set[tuple[str, str]] = set()
     for task in workflow.tasks:
@@ -91,7 +45,7 @@ def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trial
                 get_method(method_name, method_spec.peft), method_spec.fixed, workflow.parameter_names
             )
             proposer = (proposers or {}).get((task, method_name)) or make_proposer(
-                config, seed=search_seed(workflow, task, method_name))
+                config, seed=workflow.search_seed(task, method_name))
             if proposers is not None:
                 proposers[(task, method_name)] = proposer
             trials = sweep_trials(session, run.id, task, method_name)
@@ -151,14 +105,6 @@ def plan_sweep(session: Session, run: Run, workflow: Workflow, *, parallel_trial
     return open_cells
 
 
-def sweep_spend(trials: Sequence[Trial]) -> Spend:
-    """What a sweep cell has spent: its trials, the optimizer steps its jobs reached, their time."""
-    jobs = [j for t in trials for j in t.jobs]
-    # A finished job records its final step; a running one its last heartbeat's.
-    steps = ((j.provenance or {}).get("global_step") or j.progress_step for j in jobs)
-    return Spend.of(len(trials), steps, (j.runtime_s for j in jobs))
-
-
 def _search_params(hyperparameters: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in hyperparameters.items() if k not in fixed}
 
@@ -211,10 +157,6 @@ def plan_production(session: Session, run: Run, workflow: Workflow) -> list[Job]
     return superseded
 
 
-def phase_jobs(session: Session, run_id: int, phases: Sequence[JobPhase]) -> list[Job]:
-    return [j for p in phases for j in job_store.list_jobs(session, run_id, phase=p)]
-
-
 # ---- drift (how fine-tuning changed the model) ----------------------------------------------------
 
 #: The method name of a base-representations job (it belongs to no fine-tuning method).
@@ -224,7 +166,7 @@ BASE_METHOD = "base"
 def drift_tasks(workflow: Workflow) -> list[str]:
     """The tasks drift analysis covers: sequence classification (a span extractor's dev set is
     windows of contexts, not one example per row)."""
-    from sweepfirst.training.tasks import get_task
+    from sweepfirst.tasks import get_task
 
     return [t for t in workflow.tasks if get_task(t).kind == "sequence_classification"]
 

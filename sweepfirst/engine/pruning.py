@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from sweepfirst.engine.sweep_config import sweep_config_for
 from sweepfirst.spec import Workflow
 from sweepfirst.states import JobPhase, JobState
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store.models import Job
+from sweepfirst.sweep_config import sweep_config_for
 
 if TYPE_CHECKING:
     from sweepfirst.search.hyperband import Hyperband, RungScore

@@ -26,10 +26,10 @@ from typing import Any
 import submitit
 from submitit.helpers import Checkpointable, DelayedSubmission
 
-from sweepfirst.engine.context import Context
 from sweepfirst.engine.executors import Executor
 from sweepfirst.engine.worker import Worker, WorkerOptions
 from sweepfirst.errors import SweepfirstError
+from sweepfirst.store.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class SlurmWorker(Checkpointable):
         self.executor_factory = executor_factory
 
     def __call__(self) -> dict[str, object]:
-        from sweepfirst.engine.execute import STOP_REQUESTED, request_stop_on_signals
+        from sweepfirst.engine.stop_signals import STOP_REQUESTED, request_stop_on_signals
 
         _log_to_stderr()
         # After submitit's own handlers: SIGTERM/SIGINT now stop jobs gracefully; USR2 stays submitit's.
@@ -170,8 +170,9 @@ class SlurmResources:
     signal_delay_s: int = 120
 
 
-def make_executor(folder: Path, resources: SlurmResources, *, cluster: str | None = "slurm") -> submitit.AutoExecutor:
-    """A submitit executor for worker jobs (``cluster="local"`` runs them here, for tests and trials)."""
+def make_submitter(folder: Path, resources: SlurmResources, *, cluster: str | None = "slurm") -> submitit.AutoExecutor:
+    """What submits worker jobs to Slurm: submitit's executor (named a submitter here, since an
+    `Executor` of ours runs claimed jobs). ``cluster="local"`` runs them here, for tests and trials."""
     try:
         executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     except RuntimeError as error:  # submitit: 'Could not detect "srun"...'
@@ -215,7 +216,7 @@ def _database_in_environment(db_url: str | None) -> Iterator[None]:
 
 
 def submit_workers(
-    executor: submitit.Executor,
+    submitter: submitit.Executor,
     settings: SlurmWorkerSettings,
     count: int,
     *,
@@ -224,4 +225,4 @@ def submit_workers(
 ) -> list[submitit.Job[Any]]:
     """Submit ``count`` worker jobs; they share the state database and the artifact store."""
     with _database_in_environment(db_url):
-        return [executor.submit(SlurmWorker(settings, executor_factory)) for _ in range(count)]
+        return [submitter.submit(SlurmWorker(settings, executor_factory)) for _ in range(count)]

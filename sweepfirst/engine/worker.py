@@ -9,7 +9,7 @@ Phase advancement. The loop also moves runs forward (plans sweep trials, advance
 analyses, writes reports), so a fleet of workers needs no orchestrator process that must stay
 alive. Executing jobs needs no coordination (claims are guarded UPDATEs), but planning does (two
 workers could each add "the next bayes trial"), so only the run's *coordinator* -- whichever
-process holds the run's lock (`engine.coordination`), released the moment its process or
+process holds the run's lock (`store.coordinator_locks`), released the moment its process or
 connection dies -- plans and advances; every other worker only claims and runs jobs.
 
 When to leave (without ``wait``): when no more work can come. A worker stays while an active run is
@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sweepfirst.engine.context import Context
 from sweepfirst.engine.executors import Executor, Finished, SubprocessExecutor
 from sweepfirst.engine.loop import CoordinatorLoop, LoopOptions
 from sweepfirst.engine.phase_steps import JOB_PHASES
@@ -36,6 +35,7 @@ from sweepfirst.errors import StateError
 from sweepfirst.states import JobState, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 from sweepfirst.store.jobs import Lease
 from sweepfirst.store.models import Run
 

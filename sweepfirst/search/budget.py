@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from sweepfirst.formatting import spent_duration
+
 
 class BudgetLimits(Protocol):
     """The limits of a budget (``spec.BudgetSpec`` has them)."""
@@ -46,12 +48,4 @@ class Spend:
         )
 
     def describe(self) -> str:
-        return f"{self.trials} trials, {self.train_steps:,} training steps, {_duration(self.seconds)}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
+        return f"{self.trials} trials, {self.train_steps:,} training steps, {spent_duration(self.seconds)}"

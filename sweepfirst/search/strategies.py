@@ -16,7 +16,7 @@ from sweepfirst.search.grid import GridProposer
 from sweepfirst.search.random_search import RandomProposer
 from sweepfirst.search.trials import TrialObservation, TrialState
 
-__all__ = ["Proposer", "TrialObservation", "TrialState", "make_proposer"]
+__all__ = ["Proposer", "TrialObservation", "TrialState", "learns_from_results", "make_proposer"]
 
 
 class Proposer(Protocol):
@@ -42,6 +42,19 @@ class Proposer(Protocol):
         ``None``: random or bayes over a continuous space without ``run_cap``, which never ends.
         """
         ...
+
+
+_STRATEGIES: dict[str, type[GridProposer | RandomProposer | BayesProposer]] = {
+    "grid": GridProposer,
+    "random": RandomProposer,
+    "bayes": BayesProposer,
+}
+
+
+def learns_from_results(method: str) -> bool:
+    """Whether ``method``'s proposals improve with finished trials (bayes); asked of the strategy
+    itself, so a new strategy needs no special case where proposals are planned or forecast."""
+    return _STRATEGIES[method].learns_from_results
 
 
 def make_proposer(config: SweepConfig, *, seed: int) -> Proposer:

@@ -17,10 +17,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from sweepfirst.errors import DatabaseError, NoState, SweepfirstError
+from sweepfirst.store.connection_options import READONLY_OPTION
 
 DEFAULT_DB_FILENAME = "sweepfirst.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-READONLY_OPTION = "sweepfirst_readonly"
 
 # SQLite's primary result codes (an extended code keeps the primary one in its low byte).
 _SQLITE_READONLY = 8
@@ -151,10 +151,7 @@ def _prepare_sqlite_file(path: Path, *, create: bool) -> bool:
             # Root may write anywhere; os.access still says no on an immutable or read-only mount.
             return not (os.access(folder, os.W_OK) and os.access(path, os.W_OK))
         if not create:
-            raise NoState(
-                f"There is no sweepfirst state database in {folder} (no {path.name}); start one with "
-                "`sweepfirst run WORKFLOW`, or point --state-dir (or --db-url) at the folder that holds it."
-            )
+            raise NoState.no_database_file(path)
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise _os_error(error, folder) from None
@@ -258,9 +255,9 @@ class Database:
         from sweepfirst.store import migrate
 
         with self._translate_errors():
-            if not self.create and migrate.current(self).state is migrate.SchemaState.EMPTY:
+            if not self.create and migrate.current(self.engine).state is migrate.SchemaState.EMPTY:
                 raise no_state_error(self.where)
-            migrate.upgrade_on_open(self)
+            migrate.upgrade_on_open(self.engine, shown_url=redact_url(self.url))
 
     @contextlib.contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:

@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from sweepfirst.attempts import DEFAULT_MAX_LOSSES_AT_POINT, AttemptCounters, Ending, decide
@@ -67,37 +67,48 @@ class Lease:
     owner: str
 
 
+#: What makes a job unique within its run (the unique key ``uq_job_key`` is run_id plus these).
+JobKey = tuple[str, str, str, str, int]
+
+
 def ensure_jobs(session: Session, run_id: int, specs: Iterable[JobSpec]) -> list[Job]:
-    """Create the jobs that do not exist yet; planning twice never makes two jobs."""
-    existing = {
-        (j.phase, j.task, j.method, j.config_hash, j.seed): j
-        for j in session.scalars(select(Job).where(Job.run_id == run_id))
-    }
-    created: list[Job] = []
+    """Create the jobs that do not exist yet, and return them in the order of ``specs`` (their
+    ids ascend in that order); planning twice never makes two jobs.
+
+    The missing jobs go in as one bulk INSERT (a DBAPI executemany: pipelined by psycopg, one
+    prepared statement in SQLite) instead of one ORM object per job: a 10,000-job grid otherwise
+    spends seconds on PostgreSQL having psycopg parse the ORM's batched multi-row statements
+    (benchmarks/RESULTS.md, "Large sweeps"). A job that another planner creates at the same time
+    still exists once: the unique key refuses the second row, this call raises IntegrityError
+    and its transaction rolls back, and the coordinator loop plans again next round (a race,
+    like any other), then finding the job there.
+    """
+    seen = session.execute(
+        select(Job.id, Job.phase, Job.task, Job.method, Job.config_hash, Job.seed).where(Job.run_id == run_id)
+    ).all()
+    existing: set[JobKey] = {(phase, task, method, digest, seed) for _id, phase, task, method, digest, seed in seen}
+    missing: dict[JobKey, JobSpec] = {}
     for spec in specs:
         key = (spec.phase.value, spec.task, spec.method, spec.config_hash, spec.seed)
-        if key in existing:
-            continue
-        job = Job(
-            run_id=run_id,
-            phase=spec.phase.value,
-            task=spec.task,
-            method=spec.method,
-            config_hash=spec.config_hash,
-            seed=spec.seed,
-            trial_index=spec.trial_index,
-            hyperparameters=dict(spec.hyperparameters),
-            priority=spec.priority,
-            state=JobState.PENDING.value,
-            max_attempts=spec.max_attempts,
-            max_losses_at_point=spec.max_losses_at_point,
-            output_dir=spec.output_dir,
-        )
-        session.add(job)
-        existing[key] = job
-        created.append(job)
-    session.flush()
-    return created
+        if key not in existing and key not in missing:
+            missing[key] = spec
+    if not missing:
+        return []
+    session.execute(insert(Job), [
+        {"run_id": run_id, "phase": phase, "task": task, "method": method, "config_hash": digest, "seed": seed,
+         "trial_index": spec.trial_index, "hyperparameters": dict(spec.hyperparameters), "priority": spec.priority,
+         "state": JobState.PENDING.value, "max_attempts": spec.max_attempts,
+         "max_losses_at_point": spec.max_losses_at_point, "output_dir": spec.output_dir}
+        for (phase, task, method, digest, seed), spec in missing.items()
+    ])
+    # Read back only rows newer than any this call saw: ids only grow (SQLite's rowid under its
+    # write lock, PostgreSQL's sequence), and a visible row with a missing key is ours, since
+    # one that someone else committed would have failed the INSERT.
+    newest_seen = max((row[0] for row in seen), default=0)
+    created = session.scalars(
+        select(Job).where(Job.run_id == run_id, Job.id > newest_seen).order_by(Job.id)
+    )
+    return [job for job in created if (job.phase, job.task, job.method, job.config_hash, job.seed) in missing]
 
 
 def _current_state(session: Session, job_id: int) -> str:

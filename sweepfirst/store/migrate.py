@@ -21,14 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from sweepfirst.errors import StateError
+from sweepfirst.store.connection_options import READONLY_OPTION
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-    from sweepfirst.store.database import Database
+# These functions take the engine and the URL as a person should see it (password left out), not
+# the `Database`: opening a database migrates it, so `database` imports this module, never back.
 
 #: The newest revision in migrations/versions (a test checks that the two agree).
 HEAD_REVISION = "0005"
@@ -129,11 +131,9 @@ def schema_status(connection: Connection) -> SchemaStatus:
     return SchemaStatus(SchemaState.BEHIND, revision)
 
 
-def _refuse_newer(db: Database, status: SchemaStatus) -> StateError:
-    from sweepfirst.store.database import redact_url
-
+def _refuse_newer(shown_url: str, status: SchemaStatus) -> StateError:
     return StateError(
-        f"The state database {redact_url(db.url)} was created by a newer sweepfirst (schema "
+        f"The state database {shown_url} was created by a newer sweepfirst (schema "
         f"revision {status.revision}; this program knows up to {HEAD_REVISION}); upgrade sweepfirst."
     )
 
@@ -154,46 +154,42 @@ def _migrate(connection: Connection, status: SchemaStatus) -> None:
     command.upgrade(config, "head")
 
 
-def upgrade_on_open(db: Database) -> None:
+def upgrade_on_open(engine: Engine, *, shown_url: str) -> None:
     """Make the schema usable by this program, or refuse with the command that fixes it."""
-    from sweepfirst.store.database import READONLY_OPTION, redact_url
-
     # The common case -- already current -- is a read that takes no write lock on SQLite.
-    with db.engine.connect().execution_options(**{READONLY_OPTION: True}) as connection:
+    with engine.connect().execution_options(**{READONLY_OPTION: True}) as connection:
         if schema_status(connection).state is SchemaState.CURRENT:
             return
-    with db.engine.begin() as connection:
+    with engine.begin() as connection:
         _lock_for_migration(connection)
         status = schema_status(connection)  # another process may have migrated while we waited
         if status.state is SchemaState.CURRENT:
             return
         if status.state is SchemaState.NEWER:
-            raise _refuse_newer(db, status)
+            raise _refuse_newer(shown_url, status)
         behind = status.state in (SchemaState.BEHIND, SchemaState.UNVERSIONED)
-        if behind and not db.is_sqlite:
+        if behind and engine.dialect.name != "sqlite":
             raise StateError(
-                f"The state database {redact_url(db.url)} has schema revision {status.revision}, older "
+                f"The state database {shown_url} has schema revision {status.revision}, older "
                 f"than this sweepfirst's {HEAD_REVISION}; stop its workers and run "
                 "`sweepfirst db upgrade --db-url URL` once."
             )
         _migrate(connection, status)
 
 
-def upgrade(db: Database) -> tuple[str | None, str]:
+def upgrade(engine: Engine, *, shown_url: str) -> tuple[str | None, str]:
     """`sweepfirst db upgrade`: bring any database to the head revision; (from, to) revisions."""
-    with db.engine.begin() as connection:
+    with engine.begin() as connection:
         _lock_for_migration(connection)
         status = schema_status(connection)
         if status.state is SchemaState.NEWER:
-            raise _refuse_newer(db, status)
+            raise _refuse_newer(shown_url, status)
         if status.state is not SchemaState.CURRENT:
             _migrate(connection, status)
         return status.revision, HEAD_REVISION
 
 
-def current(db: Database) -> SchemaStatus:
+def current(engine: Engine) -> SchemaStatus:
     """`sweepfirst db current`: the database's schema status, changing nothing."""
-    from sweepfirst.store.database import READONLY_OPTION
-
-    with db.engine.connect().execution_options(**{READONLY_OPTION: True}) as connection:
+    with engine.connect().execution_options(**{READONLY_OPTION: True}) as connection:
         return schema_status(connection)

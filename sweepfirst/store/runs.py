@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sweepfirst.errors import IllegalTransition, NotFound
-from sweepfirst.states import PHASE_TRANSITIONS, Phase
+from sweepfirst.states import PHASE_TRANSITIONS, STOPPED_PHASES, WORKING_PHASES, Phase
 from sweepfirst.store.models import Run, RunEvent, Selection, utcnow
 
 
@@ -75,7 +74,7 @@ def transition_run(
         raise NotFound(f"There is no run {run_id}.")
     legal_from = PHASE_TRANSITIONS[to_phase]
     values: dict[str, Any] = {"phase": to_phase.value, "updated_at": utcnow()}
-    if to_phase in (Phase.FAILED, Phase.CANCELLED):
+    if to_phase in STOPPED_PHASES:
         values["stopped_in_phase"] = current
         values["error"] = error
     elif to_phase.is_working() or to_phase is Phase.COMPLETED:
@@ -106,7 +105,7 @@ def time_per_phase(session: Session, run_id: int) -> dict[str, float]:
     spent: dict[str, float] = {}
     for this, following in zip(events, [*events[1:], None]):
         end = following.at if following is not None else utcnow()
-        if this.to_phase in {p.value for p in Phase if p.is_working()}:
+        if this.to_phase in {p.value for p in WORKING_PHASES}:
             spent[this.to_phase] = spent.get(this.to_phase, 0.0) + (end - this.at).total_seconds()
     return spent
 
@@ -161,13 +160,3 @@ def selections(session: Session, run_id: int) -> dict[tuple[str, str], Selection
     rows = session.scalars(select(Selection).where(Selection.run_id == run_id))
     return {(s.task, s.method): s for s in rows}
 
-
-def elapsed_seconds(run: Run, now: dt.datetime | None = None) -> float:
-    return ((now or utcnow()) - run.created_at).total_seconds()
-
-
-def ensure_phase_known(value: str) -> Phase:
-    try:
-        return Phase(value)
-    except ValueError:
-        raise IllegalTransition(f"Unknown phase {value!r}.") from None

@@ -1,7 +1,8 @@
-"""Training: the task registry, data loading, the Trainer wrapper, checkpoints and tracking.
+"""Training: data loading, the Trainer wrapper, checkpoints and tracking (the task registry they
+read is :mod:`sweepfirst.tasks`, which every layer may use).
 
 Only this package imports torch, transformers, peft and datasets, and only when a job actually
-trains: importing ``sweepfirst.training`` (requests, hooks, results, tasks) is cheap, and
+trains: importing ``sweepfirst.training`` (requests, hooks, results) is cheap, and
 ``run_training`` loads the heavy runner on first use.
 """
 
@@ -13,21 +14,17 @@ from sweepfirst.training.hooks import NO_HOOKS, TrainingHooks
 from sweepfirst.training.hyperparameters import Hyperparameters, parse_hyperparameters
 from sweepfirst.training.request import TrainingRequest, WandbSettings
 from sweepfirst.training.result import TrainingResult
-from sweepfirst.training.tasks import TASKS, TaskSpec, get_task
 
 if TYPE_CHECKING:
     from sweepfirst.training.runner import run_training
 
 __all__ = [
     "NO_HOOKS",
-    "TASKS",
     "Hyperparameters",
-    "TaskSpec",
     "TrainingHooks",
     "TrainingRequest",
     "TrainingResult",
     "WandbSettings",
-    "get_task",
     "parse_hyperparameters",
     "run_training",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
+from sweepfirst.tasks import TaskSpec
 from sweepfirst.training import outputs
 from sweepfirst.training.arguments import build_training_arguments, make_schedule, resolve_precision
 from sweepfirst.training.data import load_raw_splits
@@ -23,7 +24,6 @@ from sweepfirst.training.models import build_model, load_tokenizer
 from sweepfirst.training.request import TrainingRequest
 from sweepfirst.training.result import TrainingResult
 from sweepfirst.training.splits import SplitRecipe, make_splits
-from sweepfirst.training.tasks import TaskSpec
 from sweepfirst.training.tokenization import LENGTH_COLUMN, cache_key, tokenize_splits
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepfirst.errors import DataError
-from sweepfirst.training.tasks import GlueFileLayout, TaskSpec
+from sweepfirst.tasks import GlueFileLayout, TaskSpec
 
 if TYPE_CHECKING:
     from datasets import Dataset, Features

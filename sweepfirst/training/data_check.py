@@ -3,7 +3,7 @@
 A bad file (a missing column, a one-field row, a label outside the task's set, bytes that are not
 UTF-8, an empty split) would otherwise fail only inside the first job, after every retry, behind a
 generic "no trial succeeded". The check reads each task's files with the loaders' own readers
-(``data.labelled_glue_rows``, ``qa_data.read_squad_articles``), so it accepts exactly what training
+(``data.labelled_glue_rows``, ``qa.dataset.read_squad_articles``), so it accepts exactly what training
 accepts, and raises the same one-sentence :class:`DataError` naming the file, the line, what is
 wrong and how to fix it.
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweepfirst.errors import DataError
+from sweepfirst.tasks import get_task
 from sweepfirst.training.data import glue_split_paths, labelled_glue_rows, read_bytes
-from sweepfirst.training.tasks import get_task
 
 if TYPE_CHECKING:
     from sweepfirst.spec import Workflow
@@ -45,7 +45,7 @@ def check_workflow_data(workflow: Workflow, data_dir: Path | None) -> None:
 def resolve_data_dir(workflow: Workflow, data_dir: Path | None) -> Path | None:
     """The local data folder a job of ``workflow`` reads, or None for the Hub.
 
-    The same rules as ``engine.execute.build_request``: the command's folder, else the workflow's
+    The same rules as ``engine.job_request.resolve_data_dir``: the command's folder, else the workflow's
     ``data.dir``; ``source: hub`` ignores both, ``source: local`` requires one.
     """
     folder = data_dir if data_dir is not None else workflow.data.dir
@@ -64,7 +64,7 @@ def check_task_data(task_name: str, data_dir: Path) -> None:
 
     GLUE tasks: ``<data_dir>/<folder>/{train,dev}.tsv`` (see ``GlueFileLayout``). SQuAD v2: the
     official JSON files in ``data_dir``, its ``squad_v2/`` (or ``SQuAD-v2/``), or next to it (see
-    ``qa_splits.find_squad_dir``); with only the dev file, it is split by article, so it must hold
+    ``qa.splits.find_squad_dir``); with only the dev file, it is split by article, so it must hold
     two articles at least.
 
     Raises:
@@ -84,8 +84,8 @@ def check_task_data(task_name: str, data_dir: Path) -> None:
 
 
 def _check_squad(data_dir: Path) -> None:
-    from sweepfirst.training.qa_data import DEV_FILE, TRAIN_FILE, read_squad_articles
-    from sweepfirst.training.qa_splits import find_squad_dir
+    from sweepfirst.training.qa.dataset import DEV_FILE, TRAIN_FILE, read_squad_articles
+    from sweepfirst.training.qa.splits import find_squad_dir
 
     folder = find_squad_dir(data_dir)
     dev_path = folder / DEV_FILE
@@ -94,7 +94,7 @@ def _check_squad(data_dir: Path) -> None:
     if train_path.is_file():
         read_squad_articles(train_path)
         return
-    # Only the dev file: both splits are cut from it by article (qa_data.split_by_article).
+    # Only the dev file: both splits are cut from it by article (qa.dataset.split_by_article).
     titles = {article.get("title", "") for article in dev}
     if len(titles) < 2:
         raise DataError(

@@ -1,6 +1,6 @@
 """The part of a training job that does not depend on the task: train, resume, evaluate, record.
 
-A pipeline (``classification``, ``question_answering``) prepares its data, model and scorer as
+A pipeline (``classification``, ``qa.pipeline``) prepares its data, model and scorer as
 :class:`JobParts`; :func:`train_job` then runs the ``Trainer`` with sweepfirst's callbacks,
 continues from the job's latest checkpoint, reports to W&B, and writes ``metrics.json`` (and,
 through the pipeline's writer, ``predictions.jsonl``) when the job has finished.
@@ -27,13 +27,13 @@ from transformers import (
     TrainingArguments,
 )
 
+from sweepfirst.tasks import TaskSpec
 from sweepfirst.training import checkpoints, outputs
 from sweepfirst.training.callbacks import HooksCallback, LogFileCallback, ProgressFileCallback
 from sweepfirst.training.hooks import TrainingHooks
 from sweepfirst.training.models import resolve_model_name
 from sweepfirst.training.request import TrainingRequest
 from sweepfirst.training.result import Status, TrainingResult
-from sweepfirst.training.tasks import TaskSpec
 from sweepfirst.training.tracking import wandb_run
 from sweepfirst.training.trainer import SweepfirstTrainer
 

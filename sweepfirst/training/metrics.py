@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from transformers import EvalPrediction
 
-from sweepfirst.training.tasks import TaskSpec
+from sweepfirst.tasks import TaskSpec
 
 
 class EvaluationRecorder:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sweepfirst.errors import ModelError
 from sweepfirst.methods import Method, get_method
+from sweepfirst.tasks import TaskSpec
 from sweepfirst.training.hyperparameters import Hyperparameters
-from sweepfirst.training.tasks import TaskSpec
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase

@@ -5,20 +5,23 @@
 ``predictions.jsonl`` one line per eval example: id, gold label, predicted label, probabilities, logits
 ``train.log``        the training log (transformers' and ours)
 
-Every file is written to a temporary name and moved into place with ``os.replace``, so a reader
-(or a crash) never sees half of one.
+Every file is written through :mod:`sweepfirst.files`, so a reader (or a crash) never sees half
+of one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sweepfirst.errors import SweepfirstError
+
+# write_text_atomic: the one atomic writer, under the name the training code knows it by.
+from sweepfirst.files import write_atomic as write_text_atomic
+from sweepfirst.files import write_json_atomic as write_json_file
+from sweepfirst.jsonable import as_read_back
 from sweepfirst.training.request import TrainingRequest
 from sweepfirst.training.result import TrainingResult
 
@@ -28,27 +31,11 @@ PREDICTIONS_FILE = "predictions.jsonl"
 LOG_FILE = "train.log"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates the file private (0600); results are meant to be read by others too.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """Write ``data`` as indented JSON with sorted keys, atomically. A diverged run's ``NaN``
+    metrics stay ``NaN``: sweepfirst is this file's reader, and a resume must read back the same
+    result."""
+    write_json_file(path, data, sort_keys=True, allow_nan=True)
 
 
 def record_request(request: TrainingRequest) -> None:
@@ -70,7 +57,7 @@ def record_request(request: TrainingRequest) -> None:
             return
         if has_work:
             old = recorded.get("fingerprint_fields", {})
-            new = _jsonable(request.fingerprint_fields())
+            new = as_read_back(request.fingerprint_fields())
             changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise SweepfirstError(
                 f"{request.output_dir} holds a job with a different configuration "
@@ -88,7 +75,7 @@ def record_request(request: TrainingRequest) -> None:
         path,
         {
             "fingerprint": request.fingerprint(),
-            "fingerprint_fields": _jsonable(request.fingerprint_fields()),
+            "fingerprint_fields": as_read_back(request.fingerprint_fields()),
             "request": request.to_json(),
         },
     )
@@ -150,8 +137,3 @@ def clear_results(output_dir: Path) -> None:
         path = Path(output_dir) / name
         if path.exists():
             path.unlink()
-
-
-def _jsonable(value: Any) -> Any:
-    """``value`` as it reads back from JSON (tuples become lists, paths strings)."""
-    return json.loads(json.dumps(value, default=str))

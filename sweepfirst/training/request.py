@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sweepfirst.errors import SweepfirstError
+from sweepfirst.tasks import get_task
 from sweepfirst.training.hyperparameters import Hyperparameters, parse_hyperparameters
-from sweepfirst.training.tasks import get_task
 
 Evaluation = Literal["selection", "dev"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
@@ -83,7 +83,7 @@ class TrainingRequest:
         selection_fraction: share of train held out as the selection split.
         selection_seed: fixes the selection split; the same for every trial, unlike ``seed``.
         data_dir: a classic ``glue_data/`` folder (SQuAD v2: its ``squad_v2/`` folder, found in
-            it or next to it, see ``qa_splits``); ``None`` loads from the Hub.
+            it or next to it, see ``qa.splits``); ``None`` loads from the Hub.
         max_train_samples / max_eval_samples: subsample (fixed seed) after the split is made.
         max_seq_length: truncation length in tokens; for question answering, the window length
             (raised to the task's ``min_seq_length``, 384 for SQuAD v2, when shorter).

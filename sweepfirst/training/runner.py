@@ -15,12 +15,12 @@ import logging
 from collections.abc import Callable
 
 from sweepfirst.errors import SweepfirstError
+from sweepfirst.tasks import TaskSpec, get_task
 from sweepfirst.training import checkpoints, outputs
 from sweepfirst.training.hooks import NO_HOOKS, TrainingHooks
 from sweepfirst.training.joblog import job_logging
 from sweepfirst.training.request import TrainingRequest
 from sweepfirst.training.result import TrainingResult
-from sweepfirst.training.tasks import TaskSpec, get_task
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _sequence_classification(
 def _question_answering(
     request: TrainingRequest, task: TaskSpec, hooks: TrainingHooks
 ) -> TrainingResult:
-    from sweepfirst.training.question_answering import train_question_answering
+    from sweepfirst.training.qa.pipeline import train_question_answering
 
     return train_question_answering(request, task, hooks)
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict
     from transformers import PreTrainedTokenizerBase
 
-    from sweepfirst.training.tasks import TaskSpec
+    from sweepfirst.tasks import TaskSpec
 
 logger = logging.getLogger(__name__)
 

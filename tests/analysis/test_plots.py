@@ -7,8 +7,8 @@ import io
 import matplotlib.image
 import pytest
 
-from sweepfirst.analysis import plots
-from sweepfirst.analysis.report_model import (
+from sweepfirst.analysis.report import step3_figures as plots
+from sweepfirst.analysis.report.model import (
     HyperparameterValue,
     LearningCurve,
     ReportData,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sweepfirst.analysis.report import write_report
-from sweepfirst.analysis.report_model import ReportData
+from sweepfirst.analysis.report.model import ReportData
+from sweepfirst.analysis.report.step5_write import write_report
 
 SECTIONS = (
     "Summary", "Method comparison", "What the sweep bought", "Score vs hyperparameters",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sweepfirst.analysis.degenerate import detect_degenerate
-from sweepfirst.analysis.report_model import (
+from sweepfirst.analysis.report.model import (
     MethodComparison,
     MethodResult,
     PhaseTiming,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sweepfirst.analysis import screenshot
-from sweepfirst.analysis.report import write_report
-from sweepfirst.analysis.report_model import ReportData
+from sweepfirst.analysis.report.model import ReportData
+from sweepfirst.analysis.report.step5_write import write_report
 
 needs_chromium = pytest.mark.skipif(
     screenshot.find_chromium() is None,

@@ -116,9 +116,9 @@ def test_a_state_dir_of_another_design_is_left_alone(tmp_path: Path) -> None:
     state = tmp_path / "state"
     first = _workflow(tmp_path)
     # Record a run of the first design (stop it before any job: production cannot start).
-    from sweepfirst.engine.context import Context
     from sweepfirst.engine.orchestrate import choose_run
     from sweepfirst.spec import load_workflow
+    from sweepfirst.store.context import Context
 
     ctx = Context.open(state_dir=state)
     run, _ = choose_run(ctx, load_workflow(first), new_run=False, phase=None)

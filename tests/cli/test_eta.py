@@ -19,12 +19,12 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
-from sweepfirst.engine.context import Context
 from sweepfirst.job_progress import JobProgress, write_progress
 from sweepfirst.spec import validate_workflow
 from sweepfirst.states import JobPhase, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 from sweepfirst.store.models import Job, Run, utcnow
 
 runner = CliRunner()

@@ -84,10 +84,10 @@ def test_status_watch_shows_a_run_driven_elsewhere_and_ends_with_it(tmp_path: Pa
     """A run recorded by another process, completed: --watch prints its view once and exits."""
     import datetime as dt
 
-    from sweepfirst.engine.context import Context
     from sweepfirst.states import JobEvent, JobPhase, Phase
     from sweepfirst.store import jobs as job_store
     from sweepfirst.store import runs as run_store
+    from sweepfirst.store.context import Context
 
     ctx = Context.open(state_dir=tmp_path / "state")
     with ctx.db.session() as session:

@@ -24,11 +24,11 @@ from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
 from sweepfirst.cli.options import command_settings
-from sweepfirst.engine.context import Context
 from sweepfirst.errors import DatabaseError
 from sweepfirst.states import JobPhase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 from sweepfirst.store.database import Database, redact_secret, redact_url
 
 runner = CliRunner()

@@ -13,10 +13,10 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
-from sweepfirst.engine.context import Context
 from sweepfirst.states import JobEvent, JobPhase, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 from sweepfirst.store.models import Job
 
 runner = CliRunner()

@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from sweepfirst.attempts import Ending
-from sweepfirst.engine.context import Context
 from sweepfirst.engine.executors import Finished
 from sweepfirst.engine.worker import WorkerOptions
 from sweepfirst.errors import LeaseLost
@@ -29,6 +28,7 @@ from sweepfirst.spec import load_workflow
 from sweepfirst.states import JobEvent, JobPhase, JobState, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 from sweepfirst.store.database import Database
 from sweepfirst.store.jobs import Lease
 from sweepfirst.store.models import Job, JobEventRow

@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from sweepfirst.engine.coordination import CoordinatorLocks
+from sweepfirst.store.coordinator_locks import CoordinatorLocks
 from sweepfirst.store.database import Database
 
 SPAWN = multiprocessing.get_context("spawn")

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from noop_jobs import REPO_ROOT
 
-from sweepfirst.engine.context import Context
 from sweepfirst.engine.orchestrate import create_train_run
 from sweepfirst.methods import complete_hyperparameters, get_method
 from sweepfirst.spec import load_workflow
 from sweepfirst.states import JobState
 from sweepfirst.store import jobs as job_store
+from sweepfirst.store.context import Context
 
 
 def _cuda() -> bool:
@@ -81,7 +81,7 @@ def test_auto_precision_is_bf16_on_a_gpu_that_has_it() -> None:
     assert resolve_precision("auto") == expected
 
 
-def test_each_worker_process_sees_only_the_gpu_it_was_given(tmp_path: Path) -> None:
+def test_each_job_process_sees_only_the_gpu_it_was_given(tmp_path: Path) -> None:
     """Every GPU x 2 jobs: each process sees exactly one device, the one nvidia-smi lists under
     the index it was given."""
     import json

@@ -19,8 +19,7 @@ from noop_jobs import REPO_ROOT, noop_spec
 from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
-from sweepfirst.cli.run import execution_options
-from sweepfirst.engine.context import Context
+from sweepfirst.cli.driving import execution_options
 from sweepfirst.engine.executors import gpu_slots
 from sweepfirst.engine.orchestrate import ExecutionOptions, launch_record
 from sweepfirst.errors import NotFound
@@ -28,6 +27,7 @@ from sweepfirst.methods import complete_hyperparameters, get_method
 from sweepfirst.states import JobEvent, JobPhase, JobState, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 PROBE = Path(__file__).parent / "probe"
 

@@ -112,7 +112,7 @@ def test_postgres_behind_head_is_refused_until_db_upgrade(pg_url: str) -> None:
 def test_a_fresh_postgres_database_is_created_at_head(pg_url: str) -> None:
     db = Database(pg_url)
     db.create_schema()
-    assert migrate.current(db).revision == migrate.HEAD_REVISION
+    assert migrate.current(db.engine).revision == migrate.HEAD_REVISION
     db.dispose()
 
 
@@ -133,5 +133,5 @@ def test_tables_made_before_migrations_existed_are_adopted(sqlite_url: str) -> N
     engine.dispose()
     db = Database(sqlite_url)
     db.create_schema()
-    assert migrate.current(db).state is migrate.SchemaState.CURRENT
+    assert migrate.current(db.engine).state is migrate.SchemaState.CURRENT
     db.dispose()

@@ -13,7 +13,7 @@ from noop_jobs import claim_counts, make_noop_run, noop_executor_factory, states
 from sweepfirst.engine.slurm import (
     SlurmResources,
     SlurmWorkerSettings,
-    make_executor,
+    make_submitter,
     parse_slurm_time,
     submit_workers,
 )
@@ -37,8 +37,8 @@ def _settings(tmp_path: Path, **overrides: object) -> SlurmWorkerSettings:
     return SlurmWorkerSettings(**values)  # type: ignore[arg-type]
 
 
-def _local_executor(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return make_executor(tmp_path / "submitit" / "%j", SlurmResources(gpus_per_worker=0, timeout_min=5,
+def _local_submitter(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return make_submitter(tmp_path / "submitit" / "%j", SlurmResources(gpus_per_worker=0, timeout_min=5,
                                                                         signal_delay_s=30), cluster="local")
 
 
@@ -46,7 +46,7 @@ def test_local_submitit_workers_drain_a_sqlite_database(sqlite_url: str, tmp_pat
     db = Database(sqlite_url)
     db.create_schema()
     run_id = make_noop_run(db, 30, sleep=0.01)
-    jobs = submit_workers(_local_executor(tmp_path), _settings(tmp_path), 2, db_url=sqlite_url,
+    jobs = submit_workers(_local_submitter(tmp_path), _settings(tmp_path), 2, db_url=sqlite_url,
                           executor_factory=noop_executor_factory)
     results = [job.result() for job in jobs]
     assert sum(int(r["jobs_started"]) for r in results) == 30  # type: ignore[call-overload]
@@ -60,7 +60,7 @@ def test_a_preempted_worker_hands_its_jobs_back_and_is_requeued(sqlite_url: str,
     db = Database(sqlite_url)
     db.create_schema()
     run_id = make_noop_run(db, 6, sleep=1.0)
-    (job,) = submit_workers(_local_executor(tmp_path), _settings(tmp_path), 1, db_url=sqlite_url,
+    (job,) = submit_workers(_local_submitter(tmp_path), _settings(tmp_path), 1, db_url=sqlite_url,
                             executor_factory=noop_executor_factory)
     deadline = time.monotonic() + 60
     running: list[job_store.Job] = []
@@ -109,8 +109,8 @@ def test_launch_starts_the_workflows_run_and_submits_workers_for_it(
 
     submitted: dict[str, object] = {}
 
-    def fake_submit(executor, settings, count, *, db_url, executor_factory=None):  # type: ignore[no-untyped-def]
-        submitted.update(executor=executor, settings=settings, count=count, db_url=db_url)
+    def fake_submit(submitter, settings, count, *, db_url, executor_factory=None):  # type: ignore[no-untyped-def]
+        submitted.update(submitter=submitter, settings=settings, count=count, db_url=db_url)
         return [SimpleNamespace(job_id=str(100 + i)) for i in range(count)]
 
     monkeypatch.setattr(slurm, "submit_workers", fake_submit)
@@ -137,7 +137,7 @@ def test_launch_starts_the_workflows_run_and_submits_workers_for_it(
     assert settings.run == run.name and settings.gpus_per_worker == 2
     assert settings.artifacts == str((tmp_path / "shared").resolve())
     assert "postgresql" not in repr(settings) and submitted["db_url"] == pg_url
-    parameters = submitted["executor"]._executor.parameters  # type: ignore[attr-defined]
+    parameters = submitted["submitter"]._executor.parameters  # type: ignore[attr-defined]
     assert parameters["partition"] == "gpu" and parameters["account"] == "lab"
     assert parameters["time"] == 120 and parameters["gpus_per_node"] == 2
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from noop_jobs import NoopExecutor, claim_counts, make_noop_run, make_noop_workflow_run, states
 
-from sweepfirst.engine.context import Context
 from sweepfirst.engine.worker import Worker, WorkerOptions, check_artifact_root
 from sweepfirst.errors import StateError
 from sweepfirst.states import JobEvent, JobState, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 SPAWN = multiprocessing.get_context("spawn")
 

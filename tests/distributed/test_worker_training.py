@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from noop_jobs import REPO_ROOT
 
-from sweepfirst.engine.context import Context
 from sweepfirst.engine.orchestrate import create_train_run
 from sweepfirst.methods import complete_hyperparameters, get_method
 from sweepfirst.spec import load_workflow
 from sweepfirst.states import JobEvent, JobState, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 
 def _worker(tmp_path: Path, glue_dir: Path) -> subprocess.Popen[bytes]:

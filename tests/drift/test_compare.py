@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from sweepfirst.drift.compare import DriftRun, build_drift_report
+from sweepfirst.analysis.drift_comparison import DriftRun, build_drift_report
 
 
 def _run(method: str, seed: int, cka: list[float], change: float, intruders: int) -> DriftRun:

@@ -9,10 +9,10 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from sweepfirst.drift.models import find_saved_model, load_tuned_model
+from sweepfirst.tasks import get_task
 from sweepfirst.training.final_model import publish_model, save_final_model
 from sweepfirst.training.hyperparameters import parse_hyperparameters
 from sweepfirst.training.models import apply_lora
-from sweepfirst.training.tasks import get_task
 
 
 def _trained_lora(tiny_bert_dir: Path) -> torch.nn.Module:

@@ -10,26 +10,27 @@ every production metric equal the uninterrupted run's, to the last bit. On SQLit
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from background_run import BackgroundRun
 from conftest import tiny_workflow_dict
 
-from sweepfirst.engine.context import Context
-from sweepfirst.engine.phase_steps import PHASE_ORDER
 from sweepfirst.errors import NotFound
-from sweepfirst.states import Phase
+from sweepfirst.states import PHASE_ORDER, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 CHANGES = {
     "data.max_train_samples": 120,
@@ -91,12 +92,26 @@ def workflow(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> P
     return path
 
 
+#: The uninterrupted run's outcome, waited for on the first call.
+ReferenceOutcome = Callable[[], dict[str, Any]]
+
+
 @pytest.fixture(scope="module")
-def reference(workflow: Path, tiny_glue_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def reference(workflow: Path, tiny_glue_dir: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceOutcome]:
+    """The same run, uninterrupted: started here and left training in the background while the
+    first test kills its own run (see background_run); awaited where a test compares with it."""
     root = tmp_path_factory.mktemp("chaos-reference")
-    process = _start(["run", str(workflow), "--data-dir", str(tiny_glue_dir)], root / "state", None, root / "log")
-    assert process.wait(timeout=600) == 0, (root / "log").read_text()[-3000:]
-    return _outcome(Context.open(state_dir=root / "state"))
+    run = BackgroundRun(_start(["run", str(workflow), "--data-dir", str(tiny_glue_dir)], root / "state", None,
+                               root / "log"), root / "log")
+
+    @functools.cache
+    def outcome() -> dict[str, Any]:
+        run.wait()
+        return _outcome(Context.open(state_dir=root / "state"))
+
+    yield outcome
+    run.stop()
 
 
 def _phase(ctx: Context) -> Phase:
@@ -148,7 +163,7 @@ def _find_training_worker(ctx: Context, process: subprocess.Popen[bytes], *,
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_sigkills_anywhere_never_change_what_the_run_concludes(
         backend: str, request: pytest.FixtureRequest, tmp_path: Path, workflow: Path, tiny_glue_dir: Path,
-        reference: dict[str, Any]) -> None:
+        reference: ReferenceOutcome) -> None:
     db_url = str(request.getfixturevalue("pg_url")) if backend == "postgresql" else None
     state, log = tmp_path / "state", tmp_path / "log"
     ctx = Context.open(state_dir=state, db_url=db_url)
@@ -198,9 +213,10 @@ def test_sigkills_anywhere_never_change_what_the_run_concludes(
     lost = sum(h.count("crashed") for h in events.values())
     print(f"chaos ({backend}): {lost} attempts lost and resumed, 0 jobs lost")
     # Results, not only timings: every production job's scores, and the drift phase's numbers.
-    trained = [m for (phase, *_), m in reference["metrics"].items() if phase in ("production", "baseline")]
+    expected = reference()
+    trained = [m for (phase, *_), m in expected["metrics"].items() if phase in ("production", "baseline")]
     assert trained and all("eval_loss" in m for m in trained)
-    assert any("layers" in m or "cka" in str(m) for (phase, *_), m in reference["metrics"].items()
-               if phase == "drift"), sorted(reference["metrics"])
-    assert _outcome(ctx) == reference
+    assert any("layers" in m or "cka" in str(m) for (phase, *_), m in expected["metrics"].items()
+               if phase == "drift"), sorted(expected["metrics"])
+    assert _outcome(ctx) == expected
     assert "Traceback" not in log.read_text()

@@ -11,11 +11,11 @@ import yaml
 from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
-from sweepfirst.engine.context import Context
 from sweepfirst.search.config import parse_sweep_config
 from sweepfirst.search.hyperband import Hyperband, RungScore
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 GRID_WITH_HYPERBAND = {
     "method": "grid",

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from conftest import tiny_workflow_dict
 
-from sweepfirst.engine.context import Context
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 FAULTS = Path(__file__).resolve().parent / "faults"
 

@@ -4,22 +4,25 @@ an uninterrupted run makes."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from background_run import BackgroundRun
 from conftest import tiny_workflow_dict
 
-from sweepfirst.engine.context import Context
 from sweepfirst.states import JobPhase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 WORKFLOW_CHANGES = {
     "data.max_train_samples": 120,
@@ -30,10 +33,11 @@ WORKFLOW_CHANGES = {
 
 
 def _sweepfirst(*args: str, state: Path, data: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sweepfirst.cli.app", *args, "--state-dir", str(state), "--data-dir", str(data)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    return subprocess.Popen(_command(*args, state=state, data=data), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _command(*args: str, state: Path, data: Path) -> list[str]:
+    return [sys.executable, "-m", "sweepfirst.cli.app", *args, "--state-dir", str(state), "--data-dir", str(data)]
 
 
 def _selections(state: Path) -> dict[tuple[str, str], dict]:
@@ -50,14 +54,31 @@ def workflow(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> P
     return path
 
 
+#: The uninterrupted run's selections, waited for on the first call.
+ReferenceSelections = Callable[[], dict[tuple[str, str], dict]]
+
+
 @pytest.fixture(scope="module")
-def reference(workflow: Path, tiny_glue_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The selections of the same run, uninterrupted (they do not depend on where jobs ran)."""
-    state = tmp_path_factory.mktemp("reference")
-    process = _sweepfirst("run", str(workflow), "--methods", "full_finetune", "--in-process", state=state, data=tiny_glue_dir)
-    out, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, out.decode()[-3000:]
-    return _selections(state)
+def reference(workflow: Path, tiny_glue_dir: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceSelections]:
+    """The selections of the same run, uninterrupted (they do not depend on where jobs ran):
+    started here and left training in the background while the first test stops its own run
+    (see background_run); awaited where a test compares with it."""
+    folder = tmp_path_factory.mktemp("reference")
+    state, log = folder / "state", folder / "log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(_command("run", str(workflow), "--methods", "full_finetune", "--in-process",
+                                            state=state, data=tiny_glue_dir),
+                                   stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    run = BackgroundRun(process, log)
+
+    @functools.cache
+    def selections() -> dict[tuple[str, str], dict]:
+        run.wait()
+        return _selections(state)
+
+    yield selections
+    run.stop()
 
 
 def _running_job_with_checkpoint(ctx: Context) -> int | None:
@@ -78,7 +99,7 @@ def _running_job_with_checkpoint(ctx: Context) -> int | None:
     ("in-process", signal.SIGKILL),
     ("subprocess-workers", signal.SIGINT),
 ])
-def test_stop_then_resume(tmp_path: Path, workflow: Path, reference: dict, tiny_glue_dir: Path,
+def test_stop_then_resume(tmp_path: Path, workflow: Path, reference: ReferenceSelections, tiny_glue_dir: Path,
                           mode: str, stop_signal: signal.Signals) -> None:
     in_process = ["--in-process"] if mode == "in-process" else []
     state = tmp_path / "killed"
@@ -121,10 +142,10 @@ def test_stop_then_resume(tmp_path: Path, workflow: Path, reference: dict, tiny_
     assert victim_events[1] == expected, victim_events
     record = json.loads((ctx.job_dir(victim_job.output_dir) / "job.json").read_text())
     assert record["resumed_from"], "the interrupted job did not continue from its checkpoint"
-    assert _selections(state) == reference
+    assert _selections(state) == reference()
 
 
-def test_a_killed_worker_process_costs_only_its_job(tmp_path: Path, workflow: Path, reference: dict, tiny_glue_dir: Path) -> None:
+def test_a_killed_worker_process_costs_only_its_job(tmp_path: Path, workflow: Path, reference: ReferenceSelections, tiny_glue_dir: Path) -> None:
     """SIGKILL of one worker process (as the OOM killer would): its job crashes and runs again,
     the orchestrator and the other worker carry on, and the run completes unchanged."""
     state = tmp_path / "state"
@@ -157,4 +178,4 @@ def test_a_killed_worker_process_costs_only_its_job(tmp_path: Path, workflow: Pa
         assert run_store.find_run(session).phase == "completed"
     assert [e.event for e in events][:3] == ["claimed", "crashed", "claimed"]
     assert "SIGKILL" in (events[1].detail or "")
-    assert _selections(state) == reference
+    assert _selections(state) == reference()

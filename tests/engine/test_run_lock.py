@@ -7,10 +7,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
-from sweepfirst.engine.context import Context
-from sweepfirst.engine.coordination import CoordinatorLocks
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
+from sweepfirst.store.coordinator_locks import CoordinatorLocks
 
 runner = CliRunner()
 

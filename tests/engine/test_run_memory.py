@@ -9,6 +9,7 @@ SQLite files with a tiny real model.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -18,19 +19,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from background_run import BackgroundRun
 from conftest import tiny_workflow_dict
 
-from sweepfirst.engine.context import Context
 from sweepfirst.errors import StateError
 from sweepfirst.states import JobPhase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -171,27 +173,40 @@ def workflow(tmp_path: Path, workflow_dict: dict[str, Any]) -> Path:
     return path
 
 
+#: The uninterrupted run's state, waited for on the first call.
+ReferenceRun = Callable[[], Context]
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory, workflow_dict: dict[str, Any],
-              tiny_glue_dir: Path) -> Context:
-    """The same design run once, uninterrupted: what an interrupted run must end with."""
+              tiny_glue_dir: Path) -> Iterator[ReferenceRun]:
+    """The same design run once, uninterrupted: what an interrupted run must end with. Started
+    here and left training in the background while test a stops its own run (see
+    background_run); awaited where it is compared."""
     folder = tmp_path_factory.mktemp("reference")
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump(workflow_dict))
-    state = folder / "state"
-    result = _sweepfirst("run", str(path), *DESIGN_ARGS, "--data-dir", str(tiny_glue_dir), "--state-dir", str(state))
-    assert result.returncode == 0, result.stdout[-3000:]
-    ctx = Context.open(state_dir=state, create=False)
-    with ctx.db.session(readonly=True) as session:
-        assert run_store.find_run(session).phase == "completed"
-    return ctx
+    state, log = folder / "state", folder / "run.log"
+    started = _start("run", str(path), *DESIGN_ARGS, "--data-dir", str(tiny_glue_dir), "--state-dir", str(state), log=log)
+    run = BackgroundRun(started, log, timeout=300)
+
+    @functools.cache
+    def finished() -> Context:
+        run.wait()
+        ctx = Context.open(state_dir=state, create=False)
+        with ctx.db.session(readonly=True) as session:
+            assert run_store.find_run(session).phase == "completed"
+        return ctx
+
+    yield finished
+    run.stop()
 
 
 # ---- a. a bare `resume` continues the run as it was started ---------------------------------------
 
 
 def test_a_bare_resume_continues_the_run_as_it_was_started(
-    tmp_path: Path, workflow: Path, reference: Context, tiny_glue_dir: Path
+    tmp_path: Path, workflow: Path, reference: ReferenceRun, tiny_glue_dir: Path
 ) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while a sweep job runs:
     exit 130 and a pointer to `sweepfirst resume`; the job is handed back with one interrupt
@@ -229,12 +244,13 @@ def test_a_bare_resume_continues_the_run_as_it_was_started(
     with ctx.db.session(readonly=True) as session:
         victim_dir = ctx.job_dir(job_store.get_job(session, victim).output_dir)
     assert json.loads((victim_dir / "job.json").read_text())["resumed_from"], "the job did not continue from its checkpoint"
-    assert _selections(ctx) == _selections(reference)
+    expected = reference()
+    assert _selections(ctx) == _selections(expected)
     production = _job_metrics(ctx, JobPhase.PRODUCTION.value)
     assert sorted(seed for (*_, seed) in production) == [42, 1337]
     assert all("eval_loss" in metrics for metrics in production.values()), production
-    assert production == _job_metrics(reference, JobPhase.PRODUCTION.value)
-    assert _job_metrics(ctx, JobPhase.SWEEP.value) == _job_metrics(reference, JobPhase.SWEEP.value)
+    assert production == _job_metrics(expected, JobPhase.PRODUCTION.value)
+    assert _job_metrics(ctx, JobPhase.SWEEP.value) == _job_metrics(expected, JobPhase.SWEEP.value)
 
 
 # ---- b. resuming with another data folder says so --------------------------------------------------

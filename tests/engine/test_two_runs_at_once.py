@@ -27,10 +27,10 @@ import pytest
 import yaml
 from conftest import tiny_workflow_dict
 
-from sweepfirst.engine.context import Context
-from sweepfirst.engine.coordination import CoordinatorLocks
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
+from sweepfirst.store.coordinator_locks import CoordinatorLocks
 
 #: How many `run`s race.
 RACERS = 3

@@ -12,12 +12,12 @@ import yaml
 from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
-from sweepfirst.engine.context import Context
 from sweepfirst.errors import SpecError
 from sweepfirst.spec import validate_workflow
 from sweepfirst.states import JobPhase, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 runner = CliRunner()
 
@@ -51,17 +51,20 @@ def test_a_train_steps_budget_ends_an_open_sweep_and_the_analysis_states_the_spe
     line = " ".join(result.output.split())
     assert f"chosen from 3 of 3 planned trials; budget 8 training steps; spent 3 trials, 9 training steps, {seconds:.0f} s" in line
 
-    # `plan` now estimates from what this machine measured: seconds per step of finished jobs.
+    # `plan` now estimates from what this machine measured, by status's rule: examples per second
+    # of finished jobs' wall time (every job trained 24 examples x 1 epoch).
     planned = runner.invoke(app, ["plan", str(path), "--run-cap", "2", "--state-dir", str(state),
                                   "--data-dir", str(tiny_glue_dir), "--json"])
     assert planned.exit_code == 0, planned.output
     (cell,) = json.loads(planned.output)["cells"]
     finished = [j for j in jobs if j.state == "succeeded"]
-    per_step = sum(j.runtime_s for j in finished) / sum(j.provenance["global_step"] for j in finished)
-    assert cell["seconds_per_step"] == pytest.approx(per_step)
+    per_second = 24 * 1 * len(finished) / sum(j.runtime_s for j in finished)
+    assert cell["examples_per_second"] == pytest.approx(per_second)
     # 2 trials x 3 steps, then production on all 24 examples: 3 steps.
     assert cell["total_steps"] == 2 * 3 + 3
-    assert cell["estimated_seconds"] == pytest.approx(9 * per_step)
+    # The work: 2 trials and 1 production seed, 24 examples x 1 epoch each.
+    assert cell["work"] == 3 * 24
+    assert cell["estimated_seconds"] == pytest.approx(3 * 24 / per_second)
 
 
 def _design(**extra: Any) -> dict[str, Any]:

@@ -15,10 +15,10 @@ import yaml
 from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
-from sweepfirst.engine.context import Context
 from sweepfirst.states import JobPhase, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 #: As researchers write them for `wandb agent` + an HF example script: aliases, `1e-4` numbers
 #: that PyYAML reads as text, `eval/accuracy`, Trainer fields sweepfirst sets itself, no run_cap.

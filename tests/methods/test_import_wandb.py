@@ -16,10 +16,10 @@ import yaml
 from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
-from sweepfirst.engine.context import Context
 from sweepfirst.states import JobPhase, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 _spec = importlib.util.spec_from_file_location("wandb_standin", Path(__file__).with_name("wandb_standin.py"))
 assert _spec is not None and _spec.loader is not None

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from sweepfirst.methods import complete_hyperparameters, get_method
+from sweepfirst.tasks import get_task
 from sweepfirst.training.hyperparameters import parse_hyperparameters
-from sweepfirst.training.tasks import get_task
 
 
 def build(tiny_bert_dir: Path, name: str, peft: dict[str, Any] | None = None, **values: Any) -> Any:

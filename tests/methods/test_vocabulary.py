@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sweepfirst.engine.sweep_config import sweep_config_for
 from sweepfirst.errors import SpecError
 from sweepfirst.methods import complete_hyperparameters, get_method
 from sweepfirst.spec import load_workflow, validate_workflow
+from sweepfirst.sweep_config import sweep_config_for
 from sweepfirst.vocabulary import resolve
 
 REPO = Path(__file__).resolve().parents[2]

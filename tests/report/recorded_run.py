@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from sweepfirst.attempts import Ending
-from sweepfirst.engine.context import Context, job_relative_dir
 from sweepfirst.spec import validate_workflow
 from sweepfirst.states import JobEvent, JobPhase, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context, job_relative_dir
 
 TASK = "mrpc"
 DEV_SIZE = 40

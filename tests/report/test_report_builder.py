@@ -16,8 +16,9 @@ from recorded_run import (
     predictions_for,
 )
 
-from sweepfirst.analysis.report_builder import build_report_data
-from sweepfirst.analysis.run_report import RunReport, build_run_document
+from sweepfirst.analysis.report.model import RunReport
+from sweepfirst.analysis.report.step2_build import build_report_data
+from sweepfirst.analysis.report.step3_layout_run import build_run_document
 from sweepfirst.errors import NotFound
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from recorded_run import BASELINE_WRONG, LABELS, WRONG, RecordedRun, accuracy, f1, predictions_for
 from typer.testing import CliRunner
 
-from sweepfirst.analysis.report_builder import build_report_data
-from sweepfirst.analysis.report_document import Paragraph, build_document
+from sweepfirst.analysis.report.document import Paragraph
+from sweepfirst.analysis.report.step2_build import build_report_data
+from sweepfirst.analysis.report.step3_layout import build_document
 from sweepfirst.cli.app import app
 
 runner = CliRunner()
@@ -67,7 +68,12 @@ def test_every_metric_and_the_majority_rate_are_in_the_tables(recorded: Recorded
     summary = next(b for b in sections["summary"].blocks if hasattr(b, "rows"))
     metrics = [(row[1], row[2]) for row in summary.rows]
     assert metrics == [("full_finetune", "accuracy"), ("full_finetune", "f1"), ("lora", "accuracy"), ("lora", "f1")]
-    assert all(row[7] == "0.7000" for row in summary.rows)
+    # The "majority-class answer" column: each metric's score of always answering the most
+    # common dev label (1, 28 of 40): accuracy 0.7, F1 by its definition on that constant answer.
+    always_majority = [1] * len(LABELS)
+    expected = {"accuracy": f"{accuracy(always_majority):.4f}", "f1": f"{f1(always_majority):.4f}"}
+    assert expected == {"accuracy": "0.7000", "f1": "0.8235"}
+    assert all(row[7] == expected[row[2]] for row in summary.rows)
     comparison = next(b for b in sections["comparison"].blocks if getattr(b, "caption", "") == "Across seeds, every metric")
     assert {row[1] for row in comparison.rows} == {"accuracy", "f1"}
     per_seed = next(b for b in sections["seeds"].blocks if hasattr(b, "rows"))
@@ -108,7 +114,7 @@ def test_learning_rate_ticks_do_not_overlap() -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from sweepfirst.analysis.plots import _HyperparameterAxis
+    from sweepfirst.analysis.report.step3_figures import _HyperparameterAxis
 
     values = [6.1e-5, 6.6e-5, 7.0e-5, 7.4e-5, 7.9e-5, 8.3e-5, 0.000191]
     fig = Figure(figsize=(3.4, 2.8), dpi=110, layout="constrained")

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from recorded_run import write_glue_mrpc
 
-from sweepfirst.engine.context import Context
 from sweepfirst.engine.orchestrate import ExecutionOptions, choose_run, drive
 from sweepfirst.spec import validate_workflow
 from sweepfirst.states import JobPhase, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 #: Metric names that measure the machine, not the model.
 TIMING_SUFFIXES = ("_runtime", "_per_second")

@@ -15,7 +15,6 @@ import pytest
 import scipy.stats
 import yaml
 
-from sweepfirst.engine.sweep_config import sweep_config_for, sweep_metric
 from sweepfirst.errors import SpecError
 from sweepfirst.search import (
     Hyperband,
@@ -26,6 +25,7 @@ from sweepfirst.search import (
     parse_sweep_config,
 )
 from sweepfirst.spec import Workflow
+from sweepfirst.sweep_config import sweep_config_for, sweep_metric
 
 WHERE = "methods.lora.sweep"
 LR = f"{WHERE}.parameters.learning_rate"
@@ -379,7 +379,7 @@ def test_a_whole_number_setting_says_yaml_read_it_as_text(text: str, whole: str)
 
 # -- 7. metric names ---------------------------------------------------------------------------
 #
-# The Trainer records "eval_" + the name compute_metrics returns (sweepfirst/training/tasks.py:
+# The Trainer records "eval_" + the name compute_metrics returns (sweepfirst/tasks.py:
 # mrpc reports accuracy and f1, so eval_accuracy and eval_f1, plus eval_loss); W&B's HF
 # integration logs the same values as eval/accuracy, eval/loss.
 

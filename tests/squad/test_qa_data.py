@@ -9,9 +9,9 @@ from pathlib import Path
 import datasets
 import pytest
 
-from sweepfirst.analysis.squad_v2_metric import evaluate
 from sweepfirst.errors import DataError
-from sweepfirst.training.qa_data import (
+from sweepfirst.squad_v2_metric import evaluate
+from sweepfirst.training.qa.dataset import (
     articles_to_dataset,
     dataset_to_articles,
     find_squad_v2_dir,

@@ -10,10 +10,10 @@ import yaml
 from typer.testing import CliRunner
 
 from sweepfirst.cli.app import app
-from sweepfirst.engine.context import Context
 from sweepfirst.states import JobPhase, Phase
 from sweepfirst.store import jobs as job_store
 from sweepfirst.store import runs as run_store
+from sweepfirst.store.context import Context
 
 
 def squad_workflow(model_dir: Path) -> dict[str, Any]:

@@ -10,9 +10,9 @@ import datasets
 import numpy as np
 import pytest
 
-from sweepfirst.analysis.squad_v2_metric import evaluate
-from sweepfirst.training.qa_data import dataset_to_articles, load_squad_v2_file
-from sweepfirst.training.qa_processing import (
+from sweepfirst.squad_v2_metric import evaluate
+from sweepfirst.training.qa.dataset import dataset_to_articles, load_squad_v2_file
+from sweepfirst.training.qa.span_processing import (
     postprocess_predictions,
     prepare_eval_features,
     prepare_train_features,

@@ -11,12 +11,12 @@ import pytest
 from squad_support import QaRequestFactory
 
 from sweepfirst.errors import DataError, SweepfirstError
+from sweepfirst.tasks import get_task
 from sweepfirst.training import TrainingRequest, TrainingResult
 from sweepfirst.training.checkpoints import list_checkpoints
-from sweepfirst.training.qa_data import load_squad_v2
-from sweepfirst.training.qa_splits import REPORT_EVAL_FRACTION, REPORT_SPLIT_SEED, find_squad_dir
+from sweepfirst.training.qa.dataset import load_squad_v2
+from sweepfirst.training.qa.splits import REPORT_EVAL_FRACTION, REPORT_SPLIT_SEED, find_squad_dir
 from sweepfirst.training.runner import run_training
-from sweepfirst.training.tasks import get_task
 
 SCORES = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
 

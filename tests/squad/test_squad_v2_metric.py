@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from sweepfirst.analysis.squad_v2_metric import (
+from sweepfirst.errors import DataError
+from sweepfirst.squad_v2_metric import (
     compute_exact,
     compute_f1,
     evaluate,
@@ -18,7 +19,6 @@ from sweepfirst.analysis.squad_v2_metric import (
     missing_predictions,
     normalize_answer,
 )
-from sweepfirst.errors import DataError
 
 OFFICIAL_KEYS = [
     "exact", "f1", "total",

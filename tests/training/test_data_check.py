@@ -17,10 +17,10 @@ import pytest
 
 from sweepfirst.errors import DataError, ModelError, SpecError, SweepfirstError
 from sweepfirst.spec import Workflow
+from sweepfirst.tasks import get_task
 from sweepfirst.training.data import glue_rows, load_raw_splits
 from sweepfirst.training.data_check import check_task_data, check_workflow_data
-from sweepfirst.training.qa_data import load_squad_v2_file
-from sweepfirst.training.tasks import get_task
+from sweepfirst.training.qa.dataset import load_squad_v2_file
 
 SST_HEADER = "sentence\tlabel\n"
 GOOD_SST = SST_HEADER + "good film \t1\nbad film \t0\n"

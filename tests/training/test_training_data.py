@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from sweepfirst.errors import DataError
+from sweepfirst.tasks import get_task
 from sweepfirst.training.data import load_raw_splits
 from sweepfirst.training.splits import SplitRecipe, make_splits, selection_split
-from sweepfirst.training.tasks import get_task
 
 # Row and label counts from shared/data/PROVENANCE.md (the official GLUE splits).
 EXPECTED = {

@@ -10,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from sweepfirst.errors import SweepfirstError
-from sweepfirst.training import (
-    TASKS,
-    TrainingRequest,
-    WandbSettings,
-    get_task,
-    parse_hyperparameters,
-)
-from sweepfirst.training.tasks import TaskSpec, register_task
+from sweepfirst.tasks import TASKS, TaskSpec, get_task, register_task
+from sweepfirst.training import TrainingRequest, WandbSettings, parse_hyperparameters
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HP = {"learning_rate": 2e-5, "per_device_train_batch_size": 16, "num_train_epochs": 3}
@@ -38,7 +32,7 @@ def request(**overrides: object) -> TrainingRequest:
 
 def test_importing_the_light_api_does_not_import_torch() -> None:
     code = (
-        "import sys, sweepfirst.training, sweepfirst.training.request, sweepfirst.training.tasks;"
+        "import sys, sweepfirst.training, sweepfirst.training.request, sweepfirst.tasks;"
         "heavy = [m for m in ('torch', 'transformers', 'datasets', 'peft', 'sklearn') if m in sys.modules];"
         "print(','.join(heavy))"
     )

@@ -10,10 +10,10 @@ import pytest
 from training_support import FULL_HP, RequestFactory, StopAtStep
 
 from sweepfirst.errors import SweepfirstError
+from sweepfirst.tasks import get_task
 from sweepfirst.training import TrainingResult, WandbSettings
 from sweepfirst.training.checkpoints import latest_checkpoint, list_checkpoints
 from sweepfirst.training.runner import run_training
-from sweepfirst.training.tasks import get_task
 
 
 class PruneAtFirstEvaluation:

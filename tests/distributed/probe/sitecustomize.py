@@ -3,7 +3,7 @@
 Python imports ``sitecustomize`` at start-up from the first folder on ``sys.path`` that has one;
 the tests put this folder first on the PYTHONPATH of the sweepfirst processes they start. With
 SWEEPFIRST_PROBE=1 it puts a module of its own where `sweepfirst.training.runner` would be, so the
-real worker process (`engine.worker_process`) runs the real `execute_job` -- lease, heartbeat,
+real job process (`engine.job_process`) runs the real `execute_job` -- lease, heartbeat,
 error classification, recorded ending -- around a `run_training` that trains nothing:
 
 - it writes ``probe.json`` into the job's folder: the process id, its CUDA_VISIBLE_DEVICES, and

@@ -21,24 +21,24 @@ _KILL_JOB = os.environ.get("SWEEPFIRST_FAULT_KILL_JOB")
 _RAISE_METHOD = os.environ.get("SWEEPFIRST_FAULT_RAISE_METHOD")
 
 if _KILL_JOB or _RAISE_METHOD:
-    from sweepfirst.engine import execute as _execute
+    from sweepfirst.engine import job_hooks as _job_hooks
     from sweepfirst.store import jobs as _job_store
 
-    _original_on_step = _execute.JobHooks.on_step
+    _original_on_step = _job_hooks.JobHooks.on_step
     _methods: dict[int, str] = {}
 
-    def _method_of(hooks: _execute.JobHooks) -> str:
+    def _method_of(hooks: _job_hooks.JobHooks) -> str:
         job_id = hooks._lease.job_id
         if job_id not in _methods:
             with hooks._ctx.db.session(readonly=True) as session:
                 _methods[job_id] = _job_store.get_job(session, job_id).method
         return _methods[job_id]
 
-    def _on_step(self: _execute.JobHooks, step: int) -> None:
+    def _on_step(self: _job_hooks.JobHooks, step: int) -> None:
         _original_on_step(self, step)
         if _KILL_JOB and str(self._lease.job_id) == _KILL_JOB and step == int(os.environ["SWEEPFIRST_FAULT_KILL_STEP"]):
             os.kill(os.getpid(), signal.SIGKILL)
         if _RAISE_METHOD and _method_of(self) == _RAISE_METHOD and step == int(os.environ["SWEEPFIRST_FAULT_RAISE_STEP"]):
             raise RuntimeError(f"injected failure at step {step}")
 
-    _execute.JobHooks.on_step = _on_step  # type: ignore[method-assign]
+    _job_hooks.JobHooks.on_step = _on_step  # type: ignore[method-assign]
