@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from sweepfirst.engine.execute import execute_job
 from sweepfirst.engine.stop_signals import STOP_REQUESTED, request_stop_on_signals
@@ -30,8 +31,16 @@ from sweepfirst.store.jobs import Lease
 log = logging.getLogger(__name__)
 
 
-def _stop_when_parent_dies() -> None:
-    """If the orchestrator dies (even by SIGKILL), checkpoint and hand the job back."""
+#: How long an orphaned job process may take to checkpoint and hand its job back before it exits
+#: hard. A process stuck past this (a deadlock, a hung collective, a dead filesystem) would
+#: otherwise keep its lease renewed by its heartbeat thread forever, and no reaper would ever take
+#: the job back. Exiting costs what a SIGKILL costs: the job resumes from its last checkpoint.
+ORPHAN_GRACE_SECONDS = 300.0
+
+
+def _stop_when_parent_dies(grace_seconds: float = ORPHAN_GRACE_SECONDS) -> None:
+    """If the orchestrator dies (even by SIGKILL), checkpoint and hand the job back; exit hard
+    if that has not happened ``grace_seconds`` later."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
@@ -41,11 +50,19 @@ def _stop_when_parent_dies() -> None:
     parent = os.getppid()
 
     def _watch() -> None:  # portable fallback: a re-parented process has a new ppid
-        while not STOP_REQUESTED.wait(2.0):
-            if os.getppid() != parent:
-                STOP_REQUESTED.set()
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        STOP_REQUESTED.set()
+        time.sleep(grace_seconds)
+        log.error("the orchestrator is gone and the stop was not done within %.0f s: exiting, "
+                  "so that the job's lease expires and it resumes from its last checkpoint", grace_seconds)
+        os._exit(EXIT_ORPHAN_STUCK)
 
-    threading.Thread(target=_watch, daemon=True).start()
+    threading.Thread(target=_watch, name="parent-watch", daemon=True).start()
+
+
+#: The exit status of a job process that gave up waiting for its own graceful stop.
+EXIT_ORPHAN_STUCK = 75
 
 
 def _say(line: str) -> None:
