@@ -45,6 +45,19 @@ class Trial:
         scores = [j.score for j in self.jobs if j.state == JobState.SUCCEEDED.value and j.score is not None]
         return sum(scores) / len(scores) if scores else None
 
+    @property
+    def paused_at(self) -> tuple[int, float] | None:
+        """A pruned trial's last evaluation and its selection score there (mean over its jobs at
+        the last evaluation all of them reached): where ASHA paused it. None for other trials."""
+        if self.state != "pruned":
+            return None
+        reached = [{int(k): float(v) for k, v in (j.intermediate or {}).items()} for j in self.jobs]
+        if not reached or not all(reached):
+            return None
+        last = min(max(scores) for scores in reached)
+        at_last = [scores[last] for scores in reached if last in scores]
+        return (last, sum(at_last) / len(at_last)) if len(at_last) == len(reached) else None
+
 
 def sweep_trials(session: Session, run_id: int, task: str, method: str) -> list[Trial]:
     """The trials of one sweep cell, grouped by configuration, in trial order."""

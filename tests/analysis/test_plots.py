@@ -77,3 +77,18 @@ def test_axis_choice(
 def test_learning_rate_ticks_read_like_learning_rates() -> None:
     assert plots._short_scientific(2e-05) == "2e-5"
     assert plots._short_scientific(0.001) == "1e-3"
+
+
+def test_trials_paused_by_asha_are_drawn() -> None:
+    """Under ASHA most trials pause: a plot of the finished ones alone showed one point."""
+    finished = [SweepTrial(0, {"learning_rate": 1e-4}, 0.74, "succeeded")]
+    paused = [SweepTrial(i, {"learning_rate": lr}, None, "pruned", paused_at_evaluation=1, paused_score=0.68)
+              for i, lr in ((1, 3e-5), (2, 5e-5))]
+    only_paused = plots.score_vs_hyperparameters(paused, metric="accuracy", title="x")
+    assert only_paused is not None  # before: None, "no trial finished"
+    with_paused = _image(plots.score_vs_hyperparameters([*finished, *paused], metric="accuracy", title="x"))
+    without = _image(plots.score_vs_hyperparameters(finished, metric="accuracy", title="x"))
+    def grey_pixels(image) -> int:  # type: ignore[no-untyped-def]
+        return int((abs(image[..., :3] - 0x7F / 255) < 0.03).all(axis=-1).sum())  # the hollow markers' #7f7f7f
+
+    assert grey_pixels(with_paused) > grey_pixels(without) + 20

@@ -158,13 +158,19 @@ def test_the_fast_path_gives_the_same_answer(tmp_path: Path, capsys: pytest.Capt
     assert not fast_status(["--state-dir", str(tmp_path / "nowhere")])  # its error is the command's
 
 
-def test_nothing_to_go_on_is_unknown_and_elapsed_stops_at_completion(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+def _run_in_its_sweep(state: Path, name: str) -> tuple[Context, int]:
+    """A new run of ``design(1000)`` that has just entered its sweep phase."""
     ctx = Context.open(state_dir=state)
     with ctx.db.session() as session:
-        run = run_store.create_run(session, name="fresh", workflow_name="eta", spec=design(1000), spec_hash="f")
+        run = run_store.create_run(session, name=name, workflow_name="eta", spec=design(1000), spec_hash=name)
         run_id = run.id
         run_store.transition_run(session, run_id, Phase.SWEEP, detail="test")
+    return ctx, run_id
+
+
+def test_nothing_to_go_on_is_unknown_and_elapsed_stops_at_completion(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ctx, run_id = _run_in_its_sweep(state, "fresh")
     ctx.db.dispose()
     data = _json(state)
     assert data["eta_seconds"] is None  # no job finished here, no earlier run: unknown, never 0
@@ -179,6 +185,25 @@ def test_nothing_to_go_on_is_unknown_and_elapsed_stops_at_completion(tmp_path: P
     data = _json(state)
     assert data["elapsed_seconds"] == pytest.approx(4260.0)  # not the 3 h since it started
     assert data["eta_seconds"] == 0.0
+
+
+def test_a_sweep_whose_trials_all_paused_so_far_has_an_estimate(tmp_path: Path) -> None:
+    """Under ASHA no trial succeeds for minutes; a paused one trained at a measurable rate."""
+    state = tmp_path / "state"
+    ctx, run_id = _run_in_its_sweep(state, "asha")
+    ff0, _ff1, _ff2, lora0 = _jobs(ctx, run_id, [("full_finetune", 0, 2, ""), ("full_finetune", 1, 2, ""),
+                                                 ("full_finetune", 2, 2, ""), ("lora", 0, 3, "")])
+    for job, seconds in ((ff0, 60.0), (lora0, 90.0)):  # both paused after epoch 1 of 900 examples
+        _set(ctx, job.id, state="pruned", runtime_s=seconds)
+        write_progress(ctx.job_dir(job.output_dir), JobProgress(
+            step=50, max_steps=100, epoch=1.0, num_train_examples=900, eval_split="selection",
+            updated_at=time.time()))
+    ctx.db.dispose()
+    data = _json(state)
+    # Worked out by hand: full fine-tuning 900 x 1 in 60 s = 15 ex/s; LoRA 900 x 1 in 90 s = 10 ex/s.
+    # Left in the sweep: full fine-tuning trials 1 and 2 (900 x 2 each) and LoRA trial 1, not
+    # planned yet (900 x 3); a paused trial itself counts as done.
+    assert data["phases"]["sweep"]["eta_seconds"] == pytest.approx(2 * 900 * 2 / 15 + 900 * 3 / 10, abs=0.01)
 
 
 def test_the_fast_path_knows_the_schema_head() -> None:

@@ -130,6 +130,8 @@ def _finish(ctx: Context, run_id: int, event: JobEvent, **values: Any) -> int:
         claim = job_store.claim_next_job(session, run_ids=[run_id], lease_seconds=60)
         assert claim is not None
         job, lease = claim
+        for iteration, score in enumerate(values.pop("intermediate", ()), start=1):
+            job_store.record_intermediate(session, lease, iteration, score)
         if event is JobEvent.FAILED:  # the code raised on its only attempt
             job_store.end_attempt(session, lease.job_id, Ending.CODE_FAILURE, token=lease.token,
                                   reason=values["error"])
@@ -172,9 +174,10 @@ def record_run(state_dir: Path, *, failed_production_seed: int | None = None) ->
                 _finish(ctx, run_id, event, error="RuntimeError: loss is nan\nTraceback ...")
                 continue
             assert score is not None
-            _write_outputs(ctx.job_dir(rel), None, [score - 0.1, score - 0.04, score][
-                : 2 if event is JobEvent.PRUNED else 3])
-            _finish(ctx, run_id, event, score=score, metrics={"eval_accuracy": score})
+            evaluations = [score - 0.1, score - 0.04, score][: 2 if event is JobEvent.PRUNED else 3]
+            _write_outputs(ctx.job_dir(rel), None, evaluations)
+            _finish(ctx, run_id, event, score=score, metrics={"eval_accuracy": score},
+                    intermediate=evaluations)
             if index == CHOSEN_TRIAL[method]:
                 chosen[method] = {"hyperparameters": hyperparameters, "score": score}
 

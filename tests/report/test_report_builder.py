@@ -71,6 +71,9 @@ def test_sweep_trials_keep_pruned_and_failed_and_only_searched_parameters(report
     assert [t.state for t in lora.trials] == ["succeeded", "succeeded", "pruned", "failed"]
     # a pruned trial's last score is from before it finished: not a selection score
     assert lora.trials[2].score is None and lora.trials[3].score is None
+    # ... but where it paused, and its score there, are (the sweep plot draws it there, hollow)
+    assert (lora.trials[2].paused_at_evaluation, lora.trials[2].paused_score) == (2, pytest.approx(0.62 - 0.04))
+    assert [t.paused_at_evaluation for t in (*full.trials, *lora.trials)] == [None] * 5 + [2, None]
     # batch size is fixed ({value: 16}), so it gets no panel
     assert all(set(t.hyperparameters) == {"learning_rate"} for t in lora.trials)
 

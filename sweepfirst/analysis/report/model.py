@@ -134,6 +134,10 @@ class SweepTrial(_Serializable):
     #: The job state as recorded ("succeeded", "failed", "pruned", ...).
     state: str
     job_name: str | None = None
+    #: A trial that early termination paused: the evaluation it stopped after and its selection
+    #: score there (not comparable with finished trials' scores: it trained less).
+    paused_at_evaluation: int | None = None
+    paused_score: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -310,6 +310,8 @@ def _sweep_trials(recorded: _Recorded, task: str, method: str) -> tuple[SweepTri
             # The planner calls a finished trial "complete"; the report speaks in job states.
             state="succeeded" if t.state == "complete" else t.state,
             job_name=", ".join(f"job {j.id}" for j in t.jobs),
+            paused_at_evaluation=t.paused_at[0] if t.paused_at else None,
+            paused_score=t.paused_at[1] if t.paused_at else None,
         )
         for t in trials
     )

@@ -44,26 +44,37 @@ def score_vs_hyperparameters(
 ) -> bytes | None:
     """One panel per hyperparameter: each finished trial's selection score against its value.
 
-    The chosen configuration is drawn as a star. Learning-rate-like parameters (and any positive
-    numeric one spanning two decades or more) get a log x-axis, since that is how they are
-    searched. Returns ``None`` when no trial finished with a score.
+    The chosen configuration is drawn as a star. Trials that early termination (ASHA) paused are
+    drawn hollow, at their score where they paused: under ASHA they are most of the sweep, and
+    leaving them out would hide what the choice was made against (they trained less, so their
+    scores are lower bounds, not comparable one to one). Learning-rate-like parameters (and any
+    positive numeric one spanning two decades or more) get a log x-axis, since that is how they
+    are searched. Returns ``None`` when no trial has a score.
     """
     scored = [t for t in trials if t.score is not None]
-    names = sorted({name for t in scored for name in t.hyperparameters})
-    if not scored or not names:
+    paused = [t for t in trials if t.score is None and t.paused_score is not None]
+    names = sorted({name for t in (*scored, *paused) for name in t.hyperparameters})
+    if not (scored or paused) or not names:
         return None
     # A trial is the chosen one when every value it searched matches the chosen configuration
     # (the chosen configuration may also carry fixed values the sweep did not vary).
     chosen_trials = [t for t in scored if chosen is not None
                      and all(chosen.get(k) == v for k, v in t.hyperparameters.items())]
     fig, axes = _figure(len(names), panel_width=3.4, panel_height=2.8)
-    for ax, name in zip(axes, names):
+    for index, (ax, name) in enumerate(zip(axes, names)):
         present = [(t.hyperparameters[name], t.score) for t in scored
                    if name in t.hyperparameters and t.score is not None]
-        axis = _HyperparameterAxis(name, [v for v, _ in present])
+        paused_here = [(t.hyperparameters[name], t.paused_score) for t in paused
+                       if name in t.hyperparameters and t.paused_score is not None]
+        axis = _HyperparameterAxis(name, [v for v, _ in (*present, *paused_here)])
         axis.apply(ax)
         ax.scatter([axis.position(v) for v, _ in present], [s for _, s in present], s=22,
-                   alpha=0.75, color="#1f77b4", edgecolor="white", linewidth=0.5)
+                   alpha=0.75, color="#1f77b4", edgecolor="white", linewidth=0.5,
+                   label="finished" if index == 0 and paused_here else None)
+        if paused_here:
+            ax.scatter([axis.position(v) for v, _ in paused_here], [s for _, s in paused_here], s=26,
+                       facecolor="none", edgecolor="#7f7f7f", linewidth=1.0,
+                       label="paused by ASHA (score where it stopped)" if index == 0 else None)
         for trial in chosen_trials:
             if name in trial.hyperparameters and trial.score is not None:
                 # Never clipped by the axes' edge: the chosen trial is often the best, in a corner.
@@ -74,11 +85,12 @@ def score_vs_hyperparameters(
         # Room around the extreme points, so the star and the scores at the edges stay whole.
         ax.margins(x=0.08 if axis.categories is None else 0.0, y=0.15)
         ax.grid(True, alpha=0.3)
+    if paused:
+        axes[0].legend(fontsize=7, loc="best", framealpha=0.8)
     for ax in axes[:: min(len(axes), 3)]:
         ax.set_ylabel(f"selection {metric}")
-    unfinished = len(trials) - len(scored)
-    suffix = f" ({unfinished} unfinished trial{'s' if unfinished != 1 else ''} not shown)" \
-        if unfinished else ""
+    unshown = len(trials) - len(scored) - len(paused)
+    suffix = f" ({unshown} unfinished trial{'s' if unshown != 1 else ''} not shown)" if unshown else ""
     fig.suptitle(f"{title}{suffix}", fontsize=11)
     return _png(fig)
 

@@ -90,7 +90,9 @@ def _run_section(data: ReportData) -> Section:
         ("Run", run.name),
         ("Workflow", run.workflow_name),
         ("Created", fmt.timestamp(run.created_at)),
-        ("Finished", fmt.timestamp(run.finished_at)),
+        # The report phase writes the report before the run is marked finished.
+        ("Finished", fmt.timestamp(run.finished_at) if run.finished_at is not None
+         else "not yet: the report is the run's last phase"),
         ("Selection split", run.selection_split + (" (the dev set!)" if run.selection_on_dev
                                                    else "")),
         ("Report generated", fmt.timestamp(data.generated_at)),
@@ -320,7 +322,9 @@ def _sweep_value_section(data: ReportData) -> Section:
 def _hyperparameter_section(data: ReportData) -> Section:
     blocks: list[Block] = [Paragraph(
         "Each sweep trial's selection score against each hyperparameter; the star is the "
-        "chosen configuration. Learning rate is on a log axis."
+        "chosen configuration. Trials that early termination (ASHA) paused are drawn hollow, at "
+        "their score where they paused: they trained less, so that score is a lower bound, not "
+        "directly comparable with a finished trial's. Learning rate is on a log axis."
     )]
     for task, cell in _cells(data):
         png = plots.score_vs_hyperparameters(
@@ -328,8 +332,10 @@ def _hyperparameter_section(data: ReportData) -> Section:
             chosen=cell.hyperparameters,
         )
         if png is not None:
+            paused = sum(t.paused_score is not None for t in cell.trials)
             blocks.append(Figure(_slug("sweep", task.task, cell.method), png,
-                                 f"{task.task} / {cell.method}: {len(cell.trials)} trials"))
+                                 f"{task.task} / {cell.method}: {len(cell.trials)} trials"
+                                 + (f", {paused} paused by ASHA" if paused else "")))
     if len(blocks) == 1:
         blocks.append(Paragraph(
             "Nothing to plot: no sweep trial finished with a score (a run handed its "
